@@ -1,0 +1,352 @@
+"""Measure one row of the table for one implementation, in a fresh process.
+
+The runner starts ``python -m benchmarks.worker --impl IMPL --row ROW --n N`` once
+per (implementation, row); the worker prints one line ``BENCH-RESULT {json}``.
+Only the standard library and the implementation under test are imported, so the
+same file runs under the current interpreter (``deferred``, asyncio) and under the
+Twisted environment.
+
+The functions are importable too: :func:`measure` runs a row in-process and
+returns the same dictionary (handy for a smoke test).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import importlib
+import json
+import math
+import platform
+import statistics
+import subprocess
+import sys
+import time
+import tracemalloc
+from collections.abc import Callable
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
+
+from benchmarks.catalog import (
+    IMPLEMENTATIONS,
+    MODULES,
+    NO_EQUIVALENT,
+    ROWS_BY_NAME,
+    Row,
+)
+from benchmarks.workloads import DEFER_WORKLOADS, result_of
+
+RESULT_PREFIX = "BENCH-RESULT "
+
+
+class Unavailable(Exception):
+    """The implementation cannot run this row (yet); reported as ``n/a``."""
+
+
+class WrongResult(Exception):
+    """A workload returned something other than the expected result."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How hard to measure."""
+
+    repeats: int = 7
+    """Timed repeats (each after ``gc.collect()``); the median is reported."""
+    min_repeats: int = 3
+    """Repeats kept even when a single call is slower than :attr:`budget` allows."""
+    min_time: float = 0.05
+    """Seconds one repeat should last at least (calls are looped to reach it)."""
+    budget: float = 3.0
+    """Seconds one measurement may take; beyond it, repeats drop to the minimum."""
+
+
+# -- loading implementations --------------------------------------------------
+
+
+def load(impl: str) -> ModuleType:
+    """Import the module that ``impl`` is measured through."""
+    if impl not in MODULES:
+        raise ValueError(f"unknown implementation {impl!r}")
+    name = MODULES[impl]
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as exc:
+        if exc.name is not None and name.startswith(exc.name):
+            raise Unavailable(f"{name} is not installed") from exc
+        raise
+
+
+def environment(impl: str, module: ModuleType | None) -> dict[str, Any]:
+    """Versions and settings worth recording with a result."""
+    env: dict[str, Any] = {
+        "python": platform.python_version(),
+        "implementation": platform.python_implementation(),
+        "executable": sys.executable,
+    }
+    if impl == "twisted" and module is not None:
+        env["version"] = importlib.import_module("twisted").__version__
+    elif impl == "deferred" and module is not None:
+        env["version"] = getattr(module, "__version__", None)
+        env["path"] = getattr(module, "__file__", None)
+    elif impl == "asyncio":
+        import asyncio
+
+        env["c_future"] = asyncio.Future.__module__ == "_asyncio"
+        env["c_task"] = asyncio.Task.__module__ == "_asyncio"
+    return env
+
+
+def _require(module: ModuleType, impl: str, names: tuple[str, ...]) -> None:
+    missing = [name for name in names if not hasattr(module, name)]
+    if missing:
+        suffix = " yet" if impl == "deferred" else ""
+        raise Unavailable(f"no {', '.join(missing)}{suffix}")
+
+
+# -- timing --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Timing:
+    per_call: float
+    """Median seconds per call."""
+    samples: list[float]
+    """Seconds per call, one per repeat."""
+    loops: int
+    """Calls per repeat."""
+
+
+def time_calls(fn: Callable[[], object], settings: Settings) -> Timing:
+    """Median seconds per call of ``fn`` (already warmed up by the caller)."""
+    start = time.perf_counter_ns()
+    fn()
+    once = max(time.perf_counter_ns() - start, 1)
+    loops = max(1, math.ceil(settings.min_time * 1e9 / once))
+    affordable = int(settings.budget * 1e9 // (once * loops))
+    repeats = max(settings.min_repeats, min(settings.repeats, affordable))
+    samples: list[float] = []
+    for _ in range(repeats):
+        gc.collect()
+        start = time.perf_counter_ns()
+        for _ in range(loops):
+            fn()
+        samples.append((time.perf_counter_ns() - start) / loops / 1e9)
+    return Timing(statistics.median(samples), samples, loops)
+
+
+def _checked_call(
+    fn: Callable[[], object], expected: object, normalise: Callable[[Any], object]
+) -> None:
+    """Warm-up call that also checks the result."""
+    got = normalise(fn())
+    if got != expected:
+        shown = repr(got)
+        if len(shown) > 120:
+            shown = shown[:117] + "..."
+        raise WrongResult(f"wrong result: got {shown}")
+
+
+def _timed_workload(impl: str, module: ModuleType, name: str) -> Callable[[int], Any]:
+    """A ``size -> (warmed-up call, expected)`` factory for one workload."""
+    if impl == "asyncio":
+        from benchmarks.asyncio_workloads import ASYNCIO_WORKLOADS
+
+        if name not in ASYNCIO_WORKLOADS:
+            raise Unavailable(NO_EQUIVALENT)
+        workload = ASYNCIO_WORKLOADS[name]
+        loop = module.new_event_loop()
+        module.set_event_loop(loop)
+
+        def asyncio_call(n: int) -> Callable[[], object]:
+            def call() -> object:
+                return workload.run(loop, n)
+
+            _checked_call(call, workload.expected(n), lambda value: value)
+            return call
+
+        return asyncio_call
+
+    defer_workload = DEFER_WORKLOADS[name]
+    _require(module, impl, defer_workload.needs)
+
+    def defer_call(n: int) -> Callable[[], object]:
+        def call() -> object:
+            return defer_workload.run(module, n)
+
+        _checked_call(call, defer_workload.expected(n), result_of)
+        return call
+
+    return defer_call
+
+
+# -- the row kinds --------------------------------------------------------------
+
+
+def _measure_time(
+    impl: str, module: ModuleType, row: Row, n: int, settings: Settings
+) -> dict[str, Any]:
+    call = _timed_workload(impl, module, row.name)(n)
+    timing = time_calls(call, settings)
+    return {
+        "value": timing.per_call / n,
+        "unit": "s/op",
+        "detail": {
+            "samples_per_op": [s / n for s in timing.samples],
+            "loops": timing.loops,
+        },
+    }
+
+
+def _measure_linear(
+    impl: str, module: ModuleType, row: Row, n: int, settings: Settings
+) -> dict[str, Any]:
+    assert row.base is not None
+    factory = _timed_workload(impl, module, row.base)
+    single = time_calls(factory(n), settings)
+    double = time_calls(factory(2 * n), settings)
+    return {
+        "value": double.per_call / single.per_call,
+        "unit": "ratio",
+        "detail": {"n": n, "t_n": single.per_call, "t_2n": double.per_call},
+    }
+
+
+def _measure_memory(
+    impl: str, module: ModuleType, n: int, settings: Settings
+) -> dict[str, Any]:
+    make: Callable[[], object]
+    if impl == "asyncio":
+        from benchmarks.asyncio_workloads import pending_with_callback
+
+        loop = module.new_event_loop()
+
+        def make() -> object:
+            return pending_with_callback(loop)
+    else:
+        from benchmarks.workloads import pending_with_callback as defer_pending
+
+        _require(module, impl, ("Deferred",))
+
+        def make() -> object:
+            return defer_pending(module)
+
+    make()  # warm-up: anything allocated once per process is not per object
+    samples: list[float] = []
+    for _ in range(max(settings.min_repeats, 3)):
+        holder: list[object] = [None] * n
+        gc.collect()
+        tracemalloc.start()
+        before = tracemalloc.get_traced_memory()[0]
+        for i in range(n):
+            holder[i] = make()
+        after = tracemalloc.get_traced_memory()[0]
+        tracemalloc.stop()
+        samples.append((after - before) / n)
+        del holder
+    return {
+        "value": statistics.median(samples),
+        "unit": "bytes",
+        "detail": {"samples": samples, "objects": n},
+    }
+
+
+def parse_importtime(stderr: str, module: str) -> int:
+    """Cumulative microseconds of ``import module`` from ``-X importtime`` output.
+
+    Sums the top-level (unindented) entries for the module and its parent
+    packages, whichever of them were reported at top level.
+    """
+    wanted = {".".join(module.split(".")[:i]) for i in range(1, module.count(".") + 2)}
+    total = 0
+    for line in stderr.splitlines():
+        if not line.startswith("import time:"):
+            continue
+        parts = line.split("|")
+        if len(parts) != 3:
+            continue
+        name = parts[2].rstrip()
+        if name.startswith("  ") or name.strip() not in wanted:
+            continue
+        try:
+            total += int(parts[1])
+        except ValueError:
+            continue
+    return total
+
+
+def _measure_import(impl: str, module: ModuleType, runs: int) -> dict[str, Any]:
+    name = MODULES[impl]
+    if impl == "deferred":
+        _require(module, impl, ("Deferred",))
+    command = [sys.executable, "-X", "importtime", "-c", f"import {name}"]
+    samples: list[float] = []
+    for attempt in range(runs + 1):  # the first run writes bytecode caches
+        proc = subprocess.run(command, capture_output=True, text=True, check=False)
+        if proc.returncode != 0:
+            tail = proc.stderr.strip().splitlines()[-1:] or ["?"]
+            raise RuntimeError(f"import {name} failed: {tail[0]}")
+        microseconds = parse_importtime(proc.stderr, name)
+        if microseconds == 0:
+            raise RuntimeError(f"no -X importtime entry for {name}")
+        if attempt:
+            samples.append(microseconds / 1e6)
+    return {
+        "value": statistics.median(samples),
+        "unit": "s",
+        "detail": {"samples": samples},
+    }
+
+
+# -- entry points -----------------------------------------------------------------
+
+
+def measure(impl: str, row_name: str, n: int, settings: Settings) -> dict[str, Any]:
+    """Measure one row for one implementation in this process."""
+    row = ROWS_BY_NAME[row_name]
+    result: dict[str, Any] = {"impl": impl, "row": row_name, "kind": row.kind, "n": n}
+    module: ModuleType | None = None
+    try:
+        module = load(impl)
+        if row.kind == "time":
+            outcome = _measure_time(impl, module, row, n, settings)
+        elif row.kind == "linear":
+            outcome = _measure_linear(impl, module, row, n, settings)
+        elif row.kind == "memory":
+            outcome = _measure_memory(impl, module, n, settings)
+        else:
+            outcome = _measure_import(impl, module, n)
+    except Unavailable as exc:
+        result.update(status="n/a", reason=str(exc))
+    except Exception as exc:
+        result.update(status="error", reason=f"{type(exc).__name__}: {exc}")
+    else:
+        result.update(status="ok", **outcome)
+    result["env"] = environment(impl, module)
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--impl", required=True, choices=IMPLEMENTATIONS)
+    parser.add_argument("--row", required=True, choices=sorted(ROWS_BY_NAME))
+    parser.add_argument("--n", type=int, required=True)
+    parser.add_argument("--repeats", type=int, default=Settings.repeats)
+    parser.add_argument("--min-time", type=float, default=Settings.min_time)
+    parser.add_argument("--budget", type=float, default=Settings.budget)
+    args = parser.parse_args(argv)
+    settings = Settings(
+        repeats=args.repeats,
+        min_repeats=min(Settings.min_repeats, args.repeats),
+        min_time=args.min_time,
+        budget=args.budget,
+    )
+    result = measure(args.impl, args.row, args.n, settings)
+    sys.stdout.flush()
+    print(RESULT_PREFIX + json.dumps(result), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,97 @@
+"""Reporting of errors nobody handled, and the debug stacks that explain them.
+
+Everything here is off the hot path: a :class:`DebugInfo` exists only for a
+Deferred that rests on a failure or was made while debugging is on, and the
+standard library's ``logging`` and ``traceback`` are imported on first use so
+``import deferred`` stays fast.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .failure import Failure
+
+__all__ = ["DebugInfo", "logFailure", "formatStack"]
+
+LOGGER_NAME = "deferred"
+UNHANDLED_MESSAGE = "Unhandled error in Deferred:"
+
+
+def formatStack(skip: int) -> list[str]:
+    """The current call stack as text lines, without the innermost ``skip``
+    frames (this function's own frame is always left out)."""
+    import traceback
+
+    return traceback.format_stack()[: -(skip + 1)]
+
+
+def logFailure(message: str, failure: Failure) -> None:
+    """Log one ERROR record on the ``"deferred"`` logger for ``failure``.
+
+    The record carries ``exc_info`` and the Failure itself as its ``failure``
+    attribute.  A Failure whose frames were cleaned or pickled has no live
+    traceback, so its text traceback is given to the formatter instead.
+    """
+    import logging
+
+    logger = logging.getLogger(LOGGER_NAME)
+    if not logger.isEnabledFor(logging.ERROR):
+        return
+    record = logger.makeRecord(
+        logger.name,
+        logging.ERROR,
+        "(deferred)",
+        0,
+        message,
+        (),
+        (failure.type, failure.value, failure.tb),
+        extra={"failure": failure},
+    )
+    if failure.tb is None and failure.frames:
+        record.exc_text = failure.getTraceback().rstrip("\n")
+    logger.handle(record)
+
+
+class DebugInfo:
+    """What a Deferred remembers for error reports.
+
+    ``failResult`` is the failure the Deferred currently rests on, if any;
+    when this object is collected with one still set, the failure was never
+    handled and is logged once.  ``creator`` and ``invoker`` are the stacks
+    (lists of text lines) that created the Deferred and first fired it,
+    recorded only while debugging is on.
+    """
+
+    __slots__ = ("creator", "failResult", "invoker")
+
+    def __init__(self) -> None:
+        self.failResult: Failure | None = None
+        self.creator: list[str] | None = None
+        self.invoker: list[str] | None = None
+
+    def _getDebugTracebacks(self) -> str:
+        info = ""
+        for label, title, stack in (
+            ("C", "Deferred was created:", self.creator),
+            ("I", "First Invoker was:", self.invoker),
+        ):
+            if stack is not None:
+                body = "".join(stack).rstrip().replace("\n", f"\n {label}:")
+                info += f" {label}: {title}\n {label}:{body}\n"
+        return info
+
+    def __del__(self) -> None:
+        failure = self.failResult
+        if failure is None:
+            return
+        self.failResult = None
+        message = UNHANDLED_MESSAGE
+        extra = self._getDebugTracebacks()
+        if extra:
+            message += f"\n(debug: {extra})"
+        try:
+            logFailure(message, failure)
+        except Exception:  # pragma: no cover - interpreter shutdown
+            pass

@@ -1,0 +1,709 @@
+"""The Deferred: a result that is not there yet, and the chain of callbacks
+waiting for it."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Generator, Mapping
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    ClassVar,
+    Concatenate,
+    Generic,
+    ParamSpec,
+    TypeVar,
+    overload,
+)
+
+from ._debug import DebugInfo, formatStack
+from ._errors import AlreadyCalledError, CancelledError, TimeoutError
+from .failure import _FAILURE_TYPES, Failure, _failureFromException
+
+if TYPE_CHECKING:
+    import asyncio
+    import concurrent.futures
+    from collections.abc import Coroutine
+
+    from .clock import Scheduler
+
+__all__ = ["Deferred", "getDebugging", "setDebugging"]
+
+_T = TypeVar("_T")
+_U = TypeVar("_U")
+_P = ParamSpec("_P")
+
+
+class _Sentinel:
+    __slots__ = ("_name",)
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def __repr__(self) -> str:
+        return self._name
+
+
+#: The ``result`` of a Deferred that has not fired.
+_NO_RESULT: Any = _Sentinel("<no result>")
+#: In a callback list: hand the result to the Deferred stored as the "args".
+_CONTINUE: Any = _Sentinel("<continue>")
+#: Stored as the canceller once a Deferred without one has been cancelled:
+#: the one fire that its producer will still make must be ignored.
+_SUPPRESS: Any = _Sentinel("<suppress next fire>")
+
+#: Deferred and its subclasses.  ``type(x) in _DEFERRED_TYPES`` is much cheaper
+#: than ``isinstance(x, Deferred)`` (Deferred is generic) on the hot path.
+_DEFERRED_TYPES: set[type] = set()
+
+_EMPTY: tuple[Any, ...] = ()
+
+
+def _notCallable(what: str, value: object) -> TypeError:
+    return TypeError(f"{what} must be callable, not {value!r}")
+
+
+class Deferred(Awaitable[_T], Generic[_T]):
+    """A result that is not there yet, with callbacks waiting for it.
+
+    Add callbacks with :meth:`addCallback`, :meth:`addErrback` and friends;
+    fire the Deferred once with :meth:`callback` or :meth:`errback`.  Each
+    callback gets the result of the one before; an exception raised in a
+    callback becomes a :class:`~deferred.failure.Failure` that goes to the
+    next errback, and an errback that returns normally recovers.  A callback
+    that returns a Deferred suspends the chain until that Deferred fires.
+
+    ``canceller``, if given, is called with this Deferred by :meth:`cancel`
+    to stop the work that would have produced the result.
+
+    The callbacks run synchronously, in the call to ``callback()`` (or to
+    ``addCallback()`` when the result is already there); an asyncio Future
+    would wait for the next turn of the event loop.
+
+    Differences from Twisted's Deferred: instances have ``__slots__`` (no
+    arbitrary attributes), ``callbacks`` is a read-only snapshot, and firing
+    with a Deferred or adding a non-callable callback raises ``TypeError`` at
+    once instead of failing later.
+    """
+
+    __slots__ = (
+        "__weakref__",
+        "_callbacks",
+        "_canceller",
+        "_debugInfo",
+        "_runningCallbacks",
+        "paused",
+        "result",
+    )
+
+    #: Whether new Deferreds record debugging stacks; see :func:`setDebugging`.
+    debug: ClassVar[bool] = False
+
+    # The callback list is flat -- [callback, errback, args, kwargs, ...] --
+    # so a Deferred with one callback costs one small list and no tuples.
+    # ``None`` in a callback or errback position passes the result through
+    # untouched without calling anything; ``args`` is ``None`` when there are
+    # no extra arguments at all (so the call builds no tuple), and ``kwargs``
+    # is ``None`` when empty.
+    # An unused list is the shared empty tuple.
+    _callbacks: list[Any] | tuple[()]
+    _canceller: Callable[[Deferred[Any]], None] | None
+    _debugInfo: DebugInfo | None
+    _runningCallbacks: bool
+    paused: int
+    result: Any
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        _DEFERRED_TYPES.add(cls)
+
+    def __init__(
+        self, canceller: Callable[[Deferred[Any]], None] | None = None
+    ) -> None:
+        self._callbacks = _EMPTY
+        self.result = _NO_RESULT
+        self.paused = 0
+        self._canceller = canceller
+        self._debugInfo = None
+        self._runningCallbacks = False
+        if self.debug:
+            info = self._debugInfo = DebugInfo()
+            info.creator = formatStack(1)
+
+    # -- state --------------------------------------------------------------
+
+    @property
+    def called(self) -> bool:
+        """Whether :meth:`callback` or :meth:`errback` has been called."""
+        return self.result is not _NO_RESULT
+
+    @property
+    def callbacks(self) -> list[tuple[tuple[Any, ...], tuple[Any, ...]]]:
+        """A snapshot of the pending callbacks, in Twisted's shape:
+        ``((callback, args, kwargs), (errback, args, kwargs))`` pairs."""
+        cbs = self._callbacks
+        pairs = []
+        for i in range(0, len(cbs), 4):
+            callback, errback, args, kwargs = cbs[i : i + 4]
+            if callback is _CONTINUE:
+                args, kwargs = (args,), None
+            args = args or ()
+            kwargs = kwargs or {}
+            pairs.append(
+                (
+                    (passthru if callback is None else callback, args, kwargs),
+                    (passthru if errback is None else errback, args, kwargs),
+                )
+            )
+        return pairs
+
+    # -- adding callbacks -------------------------------------------------------
+
+    def _append(
+        self,
+        callback: Any,
+        errback: Any,
+        args: tuple[Any, ...],
+        kwargs: Mapping[str, Any] | None,
+    ) -> None:
+        cbs = self._callbacks
+        if not (args or kwargs):
+            args = kwargs = None  # type: ignore[assignment]
+        if cbs:
+            cbs += (callback, errback, args, kwargs)
+        else:
+            # An exactly-sized literal: the common one-callback Deferred
+            # carries no spare list capacity.
+            self._callbacks = [callback, errback, args, kwargs]
+        if self.result is not _NO_RESULT:
+            self._runCallbacks()
+
+    def addCallbacks(
+        self,
+        callback: Callable[..., Any],
+        errback: Callable[..., Any] | None = None,
+        callbackArgs: tuple[Any, ...] = (),
+        callbackKeywords: Mapping[str, Any] | None = None,
+        errbackArgs: tuple[Any, ...] = (),
+        errbackKeywords: Mapping[str, Any] | None = None,
+    ) -> Deferred[Any]:
+        """Add a callback and an errback at the same point in the chain.
+
+        Exactly one of the two runs, depending on whether the result reaching
+        this point is a success or a :class:`Failure`.  ``errback=None``
+        passes failures through.  Returns this Deferred.
+        """
+        if not callable(callback):
+            raise _notCallable("callback", callback)
+        if errback is not None and not callable(errback):
+            raise _notCallable("errback", errback)
+        callbackArgs = callbackArgs or ()
+        errbackArgs = errbackArgs or ()
+        if errback is not None and (
+            errbackArgs != callbackArgs or errbackKeywords != callbackKeywords
+        ):
+            # One entry shares one set of extra arguments: bind the errback's.
+            errback = _bind(errback, errbackArgs, errbackKeywords)
+        self._append(callback, errback, callbackArgs, callbackKeywords or None)
+        return self
+
+    @overload
+    def addCallback(
+        self,
+        callback: Callable[Concatenate[_T, _P], Deferred[_U]],
+        *args: _P.args,
+        **kwargs: _P.kwargs,
+    ) -> Deferred[_U]: ...
+
+    @overload
+    def addCallback(
+        self,
+        callback: Callable[Concatenate[_T, _P], Failure],
+        *args: _P.args,
+        **kwargs: _P.kwargs,
+    ) -> Deferred[Any]: ...
+
+    @overload
+    def addCallback(
+        self,
+        callback: Callable[Concatenate[_T, _P], _U],
+        *args: _P.args,
+        **kwargs: _P.kwargs,
+    ) -> Deferred[_U]: ...
+
+    def addCallback(
+        self, callback: Callable[..., Any], *args: Any, **kwargs: Any
+    ) -> Deferred[Any]:
+        """Add a callback for success; failures pass it by.
+
+        ``callback(result, *args, **kwargs)`` is called with the result; its
+        return value (or raised exception) becomes the next result.
+        """
+        if not callable(callback):
+            raise _notCallable("callback", callback)
+        # _append() inlined: this is the most called method of the library.
+        extra = args if args or kwargs else None
+        cbs = self._callbacks
+        if cbs:
+            cbs += (callback, None, extra, kwargs or None)
+        else:
+            self._callbacks = [callback, None, extra, kwargs or None]
+        if self.result is not _NO_RESULT:
+            self._runCallbacks()
+        return self
+
+    @overload
+    def addErrback(
+        self,
+        errback: Callable[Concatenate[Failure, _P], Deferred[_U]],
+        *args: _P.args,
+        **kwargs: _P.kwargs,
+    ) -> Deferred[_T | _U]: ...
+
+    @overload
+    def addErrback(
+        self,
+        errback: Callable[Concatenate[Failure, _P], _U],
+        *args: _P.args,
+        **kwargs: _P.kwargs,
+    ) -> Deferred[_T | _U]: ...
+
+    def addErrback(
+        self, errback: Callable[..., Any], *args: Any, **kwargs: Any
+    ) -> Deferred[Any]:
+        """Add an errback for failure; successful results pass it by.
+
+        ``errback(failure, *args, **kwargs)`` may return a value to recover,
+        or raise (``failure.trap(...)`` does that) to keep failing.
+        """
+        if not callable(errback):
+            raise _notCallable("errback", errback)
+        extra = args if args or kwargs else None
+        cbs = self._callbacks
+        if cbs:
+            cbs += (None, errback, extra, kwargs or None)
+        else:
+            self._callbacks = [None, errback, extra, kwargs or None]
+        if self.result is not _NO_RESULT:
+            self._runCallbacks()
+        return self
+
+    @overload
+    def addBoth(
+        self,
+        callback: Callable[Concatenate[_T | Failure, _P], Deferred[_U]],
+        *args: _P.args,
+        **kwargs: _P.kwargs,
+    ) -> Deferred[_U]: ...
+
+    @overload
+    def addBoth(
+        self,
+        callback: Callable[Concatenate[_T | Failure, _P], _U],
+        *args: _P.args,
+        **kwargs: _P.kwargs,
+    ) -> Deferred[_U]: ...
+
+    def addBoth(
+        self, callback: Callable[..., Any], *args: Any, **kwargs: Any
+    ) -> Deferred[Any]:
+        """Add one function as both callback and errback (like ``finally``)."""
+        if not callable(callback):
+            raise _notCallable("callback", callback)
+        extra = args if args or kwargs else None
+        cbs = self._callbacks
+        if cbs:
+            cbs += (callback, callback, extra, kwargs or None)
+        else:
+            self._callbacks = [callback, callback, extra, kwargs or None]
+        if self.result is not _NO_RESULT:
+            self._runCallbacks()
+        return self
+
+    def addTimeout(
+        self,
+        timeout: float,
+        clock: Scheduler,
+        onTimeoutCancel: Callable[[Any, float], Any] | None = None,
+    ) -> Deferred[_T]:
+        """Cancel this Deferred if it has not fired within ``timeout`` seconds.
+
+        ``clock`` schedules the cancellation: a :class:`deferred.clock.Clock`,
+        an :class:`~deferred.clock.AsyncioClock`, or anything with a
+        ``callLater``.  On timeout the resulting :class:`CancelledError` becomes
+        a :class:`TimeoutError`, or whatever ``onTimeoutCancel(result,
+        timeout)`` returns or raises.  Firing in time cancels the timer.
+        """
+        timedOut = False
+
+        def timeItOut() -> None:
+            nonlocal timedOut
+            timedOut = True
+            self.cancel()
+
+        delayedCall = clock.callLater(timeout, timeItOut)
+
+        def convertCancelled(result: Any) -> Any:
+            if timedOut:
+                return (onTimeoutCancel or _cancelledToTimedOutError)(result, timeout)
+            return result
+
+        def cancelTimeout(result: Any) -> Any:
+            if delayedCall.active():
+                delayedCall.cancel()
+            return result
+
+        self.addBoth(convertCancelled)
+        return self.addBoth(cancelTimeout)
+
+    def chainDeferred(self, d: Deferred[Any]) -> Deferred[None]:
+        """Fire ``d`` with whatever result reaches this point of the chain.
+
+        Unlike returning ``d`` from a callback, this does not wait for ``d``;
+        the result that reaches ``d`` is also passed on here as ``None``.
+        """
+        return self.addCallbacks(d.callback, d.errback)
+
+    # -- firing ------------------------------------------------------------------
+
+    def callback(self, result: _T | Failure) -> None:
+        """Fire with a result: run the callbacks with ``result``.
+
+        A :class:`Failure` runs the errbacks instead.  Raises
+        :class:`AlreadyCalledError` if this Deferred has fired already, and
+        ``TypeError`` (leaving it unfired) for a Deferred result: return that
+        Deferred from a callback, or use :meth:`chainDeferred`, instead.
+        """
+        if self.result is not _NO_RESULT:
+            self._refire()
+            return
+        if type(result) in _DEFERRED_TYPES:
+            raise TypeError(
+                "a Deferred cannot be fired with another Deferred as its "
+                "result; return it from a callback, or use chainDeferred()"
+            )
+        if self._canceller is not None:
+            self._canceller = None
+        if self.debug:
+            self._recordInvoker()
+        self.result = result
+        if self._callbacks or isinstance(result, Failure):
+            self._runCallbacks()
+
+    def errback(self, fail: Failure | BaseException | None = None) -> None:
+        """Fire with a failure: run the errbacks.
+
+        ``fail`` is a :class:`Failure` or an exception; with no argument, the
+        exception being handled is captured (:class:`NoCurrentExceptionError`
+        outside an ``except`` block).
+        """
+        if self.result is not _NO_RESULT:
+            self._refire()
+            return
+        if not isinstance(fail, Failure):
+            fail = Failure(fail, captureVars=self.debug)
+        canceller = self._canceller
+        # _SUPPRESS stays: cancel() set it just before failing this Deferred.
+        if canceller is not None and canceller is not _SUPPRESS:
+            self._canceller = None
+        if self.debug:
+            self._recordInvoker()
+        self.result = fail
+        self._runCallbacks()
+
+    def _refire(self) -> None:
+        """A second fire: ignored once after cancel(), an error otherwise."""
+        if self._canceller is _SUPPRESS:
+            self._canceller = None
+            return
+        info = self._debugInfo
+        if self.debug and info is not None:
+            raise AlreadyCalledError("\n" + info._getDebugTracebacks())
+        raise AlreadyCalledError(
+            f"{self!r} has already been fired"
+            + ("" if self.debug else "; setDebugging(True) shows where")
+        )
+
+    def _recordInvoker(self) -> None:
+        info = self._debugInfo
+        if info is None:
+            info = self._debugInfo = DebugInfo()
+        info.invoker = formatStack(2)
+
+    # -- pausing and cancelling ----------------------------------------------
+
+    def pause(self) -> None:
+        """Stop running callbacks until a matching :meth:`unpause`.
+
+        As in Twisted, a pause made from inside a running callback takes
+        effect once the current pass over the callbacks is over.
+        """
+        self.paused += 1
+
+    def unpause(self) -> None:
+        """Undo one :meth:`pause`; the last one resumes the callbacks."""
+        self.paused -= 1
+        if self.paused:
+            return
+        if self.result is not _NO_RESULT:
+            self._runCallbacks()
+
+    def cancel(self) -> None:
+        """Ask for the result not to be produced.
+
+        An unfired Deferred calls its canceller, and then, if that did not
+        fire it, fails with :class:`CancelledError`.  Without a canceller, the
+        producer's later fire is silently ignored (once).  A Deferred that is
+        waiting on another one cancels that one.  Otherwise nothing happens.
+        """
+        if self.result is _NO_RESULT:
+            canceller = self._canceller
+            if canceller is None:
+                self._canceller = _SUPPRESS
+            elif canceller is not _SUPPRESS:
+                canceller(self)
+            if self.result is _NO_RESULT:
+                self.errback(Failure(CancelledError()))
+        elif type(self.result) in _DEFERRED_TYPES:
+            self.result.cancel()
+
+    # -- the callback loop -----------------------------------------------------
+
+    def _runCallbacks(
+        self,
+        # Bound as defaults: locals are much cheaper than globals in the loop.
+        _Failure: type[Failure] = Failure,
+        _FTYPES: set[type] = _FAILURE_TYPES,
+        _CONT: Any = _CONTINUE,
+        _TYPES: set[type] = _DEFERRED_TYPES,
+        _NONE: Any = _NO_RESULT,
+    ) -> None:
+        # The heart of the library.  It runs iteratively: when a callback
+        # returns an unfired Deferred, this Deferred pauses and leaves a
+        # _CONTINUE marker on that one; when the marker is reached, the result
+        # is handed over and the loop carries on with the waiting Deferred,
+        # remembering where it came from in ``chain``.  So chains of any
+        # length use no stack.
+        if self._runningCallbacks:
+            # A callback added a callback to its own Deferred: the loop
+            # already running below us will pick it up.
+            return
+        chain: list[Deferred[Any]] | None = None
+        current: Deferred[Any] = self
+        while True:
+            if current.paused:
+                return
+            cbs = current._callbacks
+            result = current.result
+            handTo: Deferred[Any] | None = None
+            current._runningCallbacks = True
+            # zip() over one iterator walks the flat list four items at a
+            # time at C speed, and still sees entries appended meanwhile.
+            it = iter(cbs)
+            for fn, eb, args, kwargs in zip(it, it, it, it):
+                if type(result) in _FTYPES:
+                    fn = eb
+                if fn is None:
+                    continue
+                if fn is _CONT:
+                    handTo = args
+                    break
+                try:
+                    if args is None:
+                        # No extra arguments: a plain call, no tuple built.
+                        result = fn(result)
+                    elif kwargs is None:
+                        result = fn(result, *args)
+                    else:
+                        result = fn(result, *args, **kwargs)
+                except BaseException as e:
+                    # Drop this frame from the traceback: it references the
+                    # Deferred, and would tie the failure into a cycle.
+                    tb = e.__traceback__
+                    if tb is not None:
+                        e.__traceback__ = tb.tb_next
+                    result = _failureFromException(e)
+                    del e, tb
+                else:
+                    if type(result) in _TYPES:
+                        if result is current:
+                            _warnReturnedSelf(fn)
+                        inner = result.result
+                        if inner is _NONE or type(inner) in _TYPES or result.paused:
+                            # Wait for it: resume when it reaches our marker.
+                            current.paused += 1
+                            result._append_continuation(current)
+                            break
+                        # Already fired: take its result and go on.
+                        result.result = None
+                        info = result._debugInfo
+                        if info is not None:
+                            info.failResult = None
+                        result = inner
+            current._runningCallbacks = False
+
+            # Forget the callbacks that ran; keep those still to run.
+            left = it.__length_hint__()
+            if not left:
+                current._callbacks = _EMPTY
+            else:
+                del cbs[: len(cbs) - left]  # type: ignore[union-attr]
+
+            info = current._debugInfo
+            if handTo is not None:
+                current.result = None
+                if info is not None:
+                    info.failResult = None
+                handTo.result = result
+                handTo.paused -= 1
+                if chain is None:
+                    chain = [current]
+                else:
+                    chain.append(current)
+                current = handTo
+                continue
+
+            current.result = result
+            # Track a failure the chain ends on: reported if never handled.
+            if isinstance(result, _Failure):
+                # Resting on a failure: keep its traceback as text only.  Live
+                # frames would tie this Deferred into a cycle (a frame that
+                # fired it references it), so an unhandled error would wait
+                # for the garbage collector to be reported.
+                result.cleanFailure()
+                if info is None:
+                    info = current._debugInfo = DebugInfo()
+                info.failResult = result
+            elif info is not None:
+                info.failResult = None
+            if not chain:
+                return
+            current = chain.pop()
+
+    def _append_continuation(self, waiting: Deferred[Any]) -> None:
+        # Unlike _append, never runs callbacks: this Deferred has no usable
+        # result yet (it is unfired or paused).
+        cbs = self._callbacks
+        if cbs:
+            cbs += (_CONTINUE, _CONTINUE, waiting, None)
+        else:
+            self._callbacks = [_CONTINUE, _CONTINUE, waiting, None]
+
+    # -- representation and awaiting --------------------------------------------
+
+    def __str__(self) -> str:
+        name = type(self).__name__
+        result = self.result
+        if type(result) in _DEFERRED_TYPES:
+            state = f" waiting on Deferred at 0x{id(result):x}"
+        elif result is _NO_RESULT:
+            state = ""
+        else:
+            state = f" current result: {result!r}"
+        return f"<{name} at 0x{id(self):x}{state}>"
+
+    __repr__ = __str__
+
+    def __iter__(self) -> Generator[Any, Any, _T]:
+        while self.result is _NO_RESULT or self.paused:
+            yield self
+        result = self.result
+        if isinstance(result, Failure):
+            # Raising it here hands it to the awaiting code: it is handled.
+            info = self._debugInfo
+            if info is not None:
+                info.failResult = None
+            result.raiseException()
+        return result  # type: ignore[no-any-return]
+
+    def __await__(self) -> Generator[Any, Any, _T]:
+        return self.__iter__()
+
+    # -- bridges (implemented in their own modules, imported on first use) ------
+
+    @staticmethod
+    def fromCoroutine(
+        coro: Coroutine[Any, Any, _U] | Generator[Any, Any, _U],
+    ) -> Deferred[_U]:
+        """Run a coroutine that awaits Deferreds; return a Deferred of its
+        result.  Anything but a coroutine raises :class:`NotACoroutineError`."""
+        from ._coroutines import fromCoroutine
+
+        return fromCoroutine(coro)
+
+    def asFuture(self, loop: asyncio.AbstractEventLoop) -> asyncio.Future[_T]:
+        """An asyncio Future on ``loop`` that completes when this fires.
+
+        Cancelling the Future cancels this Deferred; the Deferred's failure,
+        if any, is handed to the Future (and so counts as handled).
+        """
+        from ._futures import asFuture
+
+        return asFuture(self, loop)
+
+    @staticmethod
+    def fromFuture(
+        future: asyncio.Future[_U] | concurrent.futures.Future[_U],
+    ) -> Deferred[_U]:
+        """A Deferred that fires with the result of an asyncio or
+        ``concurrent.futures`` Future, on the event loop thread.
+
+        Cancelling the Deferred cancels the Future.
+        """
+        from ._futures import fromFuture
+
+        return fromFuture(future)
+
+
+_DEFERRED_TYPES.add(Deferred)
+
+
+def _bind(
+    fn: Callable[..., Any], args: tuple[Any, ...], kwargs: Mapping[str, Any] | None
+) -> Callable[..., Any]:
+    """``fn`` with its own extra arguments bound, ignoring the ones shared
+    with the callback it is paired with (see ``addCallbacks``)."""
+    kw = kwargs or {}
+
+    def bound(result: Any, *_ignored: Any, **_ignoredKw: Any) -> Any:
+        return fn(result, *args, **kw)
+
+    return bound
+
+
+def _warnReturnedSelf(fn: object) -> None:
+    import warnings
+
+    warnings.warn(
+        f"Callback {fn!r} returned the Deferred it was attached to; this "
+        "breaks the callback chain and will raise an exception in the future.",
+        DeprecationWarning,
+        stacklevel=4,
+    )
+
+
+def _cancelledToTimedOutError(value: Any, timeout: float) -> Any:
+    """Turn the CancelledError of a timed-out Deferred into a TimeoutError."""
+    if isinstance(value, Failure):
+        value.trap(CancelledError)
+        raise TimeoutError(timeout, "Deferred")
+    return value
+
+
+def passthru(arg: _T) -> _T:
+    """Return ``arg`` unchanged: the do-nothing callback."""
+    return arg
+
+
+def setDebugging(on: bool) -> None:
+    """Turn Deferred debugging on or off.
+
+    While on, every new Deferred records the stack that created it and the
+    one that first fired it; :class:`AlreadyCalledError` and unhandled-error
+    reports then show both.  It costs time: leave it off in production.
+    """
+    Deferred.debug = bool(on)
+
+
+def getDebugging() -> bool:
+    """Whether Deferred debugging is on (see :func:`setDebugging`)."""
+    return Deferred.debug

@@ -1,0 +1,86 @@
+"""Small helpers that make or fire Deferreds."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Coroutine
+from types import CoroutineType
+from typing import Any, ParamSpec, TypeVar
+
+from ._debug import logFailure
+from ._deferred import _DEFERRED_TYPES, Deferred
+from ._errors import TimeoutError
+from .failure import Failure
+
+__all__ = ["execute", "fail", "logError", "maybeDeferred", "succeed", "timeout"]
+
+_T = TypeVar("_T")
+_P = ParamSpec("_P")
+
+
+def succeed(result: _T) -> Deferred[_T]:
+    """A Deferred that has already fired with ``result``.
+
+    For code that must return a Deferred but already knows the answer.
+    """
+    d: Deferred[_T] = Deferred()
+    d.result = result
+    return d
+
+
+def fail(result: Failure | BaseException | None = None) -> Deferred[Any]:
+    """A Deferred that has already failed with ``result`` (a Failure or an
+    exception; by default the exception being handled)."""
+    d: Deferred[Any] = Deferred()
+    d.errback(result)
+    return d
+
+
+def execute(
+    callable: Callable[_P, _T], *args: _P.args, **kwargs: _P.kwargs
+) -> Deferred[_T]:
+    """Call ``callable(*args, **kwargs)`` now and wrap the outcome -- its
+    return value or its exception -- in a fired Deferred."""
+    try:
+        result = callable(*args, **kwargs)
+    except BaseException:
+        return fail()
+    return succeed(result)
+
+
+def maybeDeferred(
+    f: Callable[_P, Deferred[_T] | Coroutine[Any, Any, _T] | _T],
+    *args: _P.args,
+    **kwargs: _P.kwargs,
+) -> Deferred[_T]:
+    """Call ``f`` and return its outcome as a Deferred, whatever it was.
+
+    A Deferred is returned as it is; a coroutine is run with
+    :func:`~deferred.ensureDeferred`; a :class:`Failure` or a raised exception
+    gives a failed Deferred; any other value a fired one.
+    """
+    try:
+        result = f(*args, **kwargs)
+    except BaseException:
+        return fail(Failure(captureVars=Deferred.debug))
+    if type(result) in _DEFERRED_TYPES:
+        return result  # type: ignore[return-value]
+    if isinstance(result, Failure):
+        return fail(result)
+    if type(result) is CoroutineType:
+        return Deferred.fromCoroutine(result)
+    return succeed(result)  # type: ignore[arg-type]
+
+
+def logError(err: Failure) -> Failure:
+    """Log ``err`` on the ``"deferred"`` logger and return it unchanged.
+
+    Use it as an errback to record a failure while still passing it on.
+    """
+    logFailure("Failure logged by logError:", err)
+    return err
+
+
+def timeout(deferred: Deferred[Any]) -> None:
+    """Fail ``deferred`` with :class:`TimeoutError` (the old, manual way;
+    prefer :meth:`Deferred.addTimeout`)."""
+    deferred.errback(Failure(TimeoutError("Callback timed out")))

@@ -1,0 +1,374 @@
+"""The captured error that travels down a Deferred's errback chain.
+
+A :class:`Failure` wraps an exception together with its traceback so the error
+can be handled later, somewhere else, after the stack that raised it is gone.
+
+Creating one is cheap: it stores the exception, its type and its traceback and
+does nothing else.  Frames are only walked (and source lines only read) when
+something asks for them -- :attr:`Failure.frames`, :meth:`Failure.getTraceback`,
+pickling, or :meth:`Failure.cleanFailure`.
+"""
+
+from __future__ import annotations
+
+import sys
+from itertools import count as _count
+from types import TracebackType
+from typing import IO, TYPE_CHECKING, Any, NoReturn, TypeVar
+
+if TYPE_CHECKING:
+    from collections.abc import Generator
+
+__all__ = ["Failure", "NoCurrentExceptionError"]
+
+_T = TypeVar("_T")
+
+#: One traceback entry: ``(function, file, line, locals, globals)``; the two
+#: variable lists are empty unless the Failure was made with ``captureVars``.
+Frame = tuple[str, str, int, list[tuple[str, Any]], list[tuple[str, Any]]]
+
+_failureCounter = _count(1)
+
+# ``Failure.type`` shadows the builtin inside the class body.
+_ExcType = type[BaseException]
+
+
+class NoCurrentExceptionError(Exception):
+    """``Failure()`` or ``errback()`` was called with no argument outside an
+    ``except`` block, so there is no exception to capture."""
+
+
+def _qual(cls: type) -> str:
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def _safeStr(obj: object) -> str:
+    try:
+        return str(obj)
+    except BaseException:
+        try:
+            return f"<unprintable {type(obj).__name__} object>"
+        except BaseException:
+            return "<unprintable object>"
+
+
+def _safeRepr(obj: object) -> str:
+    try:
+        return repr(obj)
+    except BaseException:
+        return f"<unrepresentable {type(obj).__name__} object>"
+
+
+class Failure:
+    """An exception, its type and its traceback, captured for later.
+
+    ``Failure()`` captures the exception being handled (inside ``except``);
+    ``Failure(exc)`` wraps an exception instance, taking its ``__traceback__``
+    unless ``exc_tb`` is given; ``Failure(value, type, tb)`` takes an explicit
+    triple.  Wrapping a Failure copies it.
+
+    Differences from Twisted's ``twisted.python.failure.Failure``: it is not a
+    ``BaseException`` subclass, and :meth:`check` matches any class by
+    ``issubclass`` (Twisted matches non-``Exception`` classes only exactly).
+    """
+
+    value: BaseException
+    type: _ExcType
+    tb: TracebackType | None
+
+    # Class-level defaults keep the common constructor down to three stores.
+    captureVars: bool = False
+    pickled: int = 0
+    _frames: list[Frame] | None = None
+    _parents: list[str] | None = None
+    _count: int = 0
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        _FAILURE_TYPES.add(cls)
+
+    def __init__(
+        self,
+        exc_value: BaseException | Failure | None = None,
+        exc_type: _ExcType | None = None,
+        exc_tb: TracebackType | None = None,
+        captureVars: bool = False,
+    ) -> None:
+        if exc_value is None:
+            exc_type, exc_value, exc_tb = sys.exc_info()
+            if exc_value is None:
+                raise NoCurrentExceptionError(
+                    "Failure() needs an exception: pass one, or call it inside "
+                    "an 'except' block"
+                )
+        elif isinstance(exc_value, Failure):
+            self.__dict__.update(exc_value.__dict__)
+            return
+        elif not isinstance(exc_value, BaseException):
+            raise TypeError(f"Failure needs an exception instance, not {exc_value!r}")
+        self.value = exc_value
+        self.type = type(exc_value) if exc_type is None else exc_type
+        self.tb = exc_value.__traceback__ if exc_tb is None else exc_tb
+        if captureVars:
+            self.captureVars = True
+
+    # -- inspecting ---------------------------------------------------------
+
+    @property
+    def count(self) -> int:
+        """A number unique to this Failure (assigned when first read)."""
+        if not self._count:
+            self._count = next(_failureCounter)
+        return self._count
+
+    @property
+    def frames(self) -> list[Frame]:
+        """The traceback as a list of :data:`Frame` tuples, innermost last."""
+        frames = self._frames
+        if frames is None:
+            frames = _extractFrames(self.tb, self.captureVars)
+            # Raised again after a cleanFailure(): add where it came from.
+            frames += getattr(self.value, "_deferred_frames", ())
+            self._frames = frames
+        return frames
+
+    @frames.setter
+    def frames(self, frames: list[Frame]) -> None:
+        self._frames = frames
+
+    @property
+    def stack(self) -> list[Frame]:
+        """Always empty: kept for code written against old Twisted."""
+        return []
+
+    @property
+    def parents(self) -> list[str]:
+        """Qualified names of the exception type and all its bases."""
+        parents = self._parents
+        if parents is None:
+            parents = self._parents = [_qual(c) for c in self.type.__mro__]
+        return parents
+
+    @parents.setter
+    def parents(self, parents: list[str]) -> None:
+        self._parents = parents
+
+    def check(self, *errorTypes: _ExcType | str) -> Any:
+        """Return the first of ``errorTypes`` this failure is an instance of.
+
+        Each entry is a class or a fully qualified class name; ``None`` is
+        returned when nothing matches.
+        """
+        for error in errorTypes:
+            if isinstance(error, str):
+                if error in self.parents:
+                    return error
+            elif issubclass(self.type, error):
+                return error
+        return None
+
+    def trap(self, *errorTypes: _ExcType | str) -> Any:
+        """Like :meth:`check`, but re-raise this failure when nothing matches.
+
+        In an errback this passes unexpected errors on down the chain.
+        """
+        error = self.check(*errorTypes)
+        if error is None:
+            self.raiseException()
+        return error
+
+    def getErrorMessage(self) -> str:
+        """The exception's message, ``str(value)``, never raising."""
+        value: object = self.value
+        if isinstance(value, Failure):
+            return value.getErrorMessage()
+        return _safeStr(value)
+
+    # -- re-raising -----------------------------------------------------------
+
+    def raiseException(self) -> NoReturn:
+        """Raise the original exception with its original traceback."""
+        raise self.value.with_traceback(self.tb)
+
+    def throwExceptionIntoGenerator(self, g: Generator[_T, Any, Any]) -> _T:
+        """Throw the exception into generator ``g`` (original traceback kept)
+        and return what it yields next."""
+        return g.throw(self.value.with_traceback(self.tb))
+
+    def getTracebackObject(self) -> TracebackType | None:
+        """The live traceback, or ``None`` once it has been cleaned away."""
+        return self.tb
+
+    # -- formatting -----------------------------------------------------------
+
+    def getTraceback(self, elideFrameworkCode: int = 0, detail: str = "default") -> str:
+        """The traceback as text; ``detail`` is ``default``, ``brief`` or
+        ``verbose``."""
+        lines: list[str] = []
+        self._format(lines.append, detail)
+        return "".join(lines)
+
+    def getBriefTraceback(self) -> str:
+        """The traceback as terse ``file:line:function`` lines."""
+        return self.getTraceback(detail="brief")
+
+    def printTraceback(
+        self,
+        file: IO[str] | None = None,
+        elideFrameworkCode: int = 0,
+        detail: str = "default",
+    ) -> None:
+        """Write :meth:`getTraceback` to ``file`` (standard error by default)."""
+        (sys.stderr if file is None else file).write(self.getTraceback(detail=detail))
+
+    def printBriefTraceback(
+        self, file: IO[str] | None = None, elideFrameworkCode: int = 0
+    ) -> None:
+        """Write the brief traceback to ``file``."""
+        self.printTraceback(file, detail="brief")
+
+    def printDetailedTraceback(
+        self, file: IO[str] | None = None, elideFrameworkCode: int = 0
+    ) -> None:
+        """Write the verbose traceback, with variables if captured, to ``file``."""
+        self.printTraceback(file, detail="verbose")
+
+    def _format(self, w: Any, detail: str) -> None:
+        if detail not in ("default", "brief", "verbose"):
+            raise ValueError(
+                f"detail must be 'default', 'brief' or 'verbose', not {detail!r}"
+            )
+        frames = self.frames
+        if detail == "brief":
+            kind = "Traceback" if frames else "Traceback (failure with no frames)"
+            w(f"{kind}: {_safeStr(self.type)}: {_safeStr(self.value)}\n")
+            for name, filename, lineno, _, _ in frames:
+                w(f"{filename}:{lineno}:{name}\n")
+        else:
+            if detail == "verbose":
+                pickled = " (pickled) " if self.pickled else " "
+                w(f"*--- Failure #{self.count}{pickled}---\n")
+            w("Traceback (most recent call last):\n")
+            if not frames:
+                w("Failure: ")
+            elif detail == "default":
+                import linecache
+
+                for name, filename, lineno, _, _ in frames:
+                    w(f'  File "{filename}", line {lineno}, in {name}\n')
+                    line = linecache.getline(filename, lineno).strip()
+                    if line:
+                        w(f"    {line}\n")
+            else:
+                for name, filename, lineno, localVars, globalVars in frames:
+                    w(f"{filename}:{lineno}: {name}(...)\n")
+                    if not self.captureVars:
+                        continue
+                    w(" [ Locals ]\n")
+                    for key, val in localVars:
+                        w(f"  {key} : {val if self.pickled else _safeRepr(val)}\n")
+                    w(" ( Globals )\n")
+                    for key, val in globalVars:
+                        w(f"  {key} : {val if self.pickled else _safeRepr(val)}\n")
+                if not self.captureVars:
+                    w(
+                        " [Capture of Locals and Globals disabled "
+                        "(use captureVars=True)]\n"
+                    )
+            w(f"{_qual(self.type)}: {_safeStr(self.value)}\n")
+            if detail == "verbose":
+                w(f"*--- End of Failure #{self.count} ---\n")
+
+    def __repr__(self) -> str:
+        return f"<{_qual(type(self))} {_qual(self.type)}: {self.getErrorMessage()}>"
+
+    def __str__(self) -> str:
+        return f"[Failure instance: {self.getBriefTraceback()}]"
+
+    # -- memory and pickling --------------------------------------------------
+
+    def cleanFailure(self) -> None:
+        """Drop every reference to frames, keeping the traceback as text.
+
+        Afterwards the Failure holds no frame (so nothing their locals
+        reference stays alive, and no reference cycle runs through it), while
+        :attr:`frames` and :meth:`getTraceback` still describe where the error
+        came from.  :meth:`raiseException` then raises without a traceback.
+        """
+        if self.tb is None and self._frames is not None:
+            return
+        frames = self._frames = _safeFrames(self.frames, self.captureVars)
+        self.tb = None
+        value = self.value
+        if value.__traceback__ is not None:
+            value.__traceback__ = None
+        # Should this exception be raised again (trap() does that), the
+        # Failure made from it can still show where it first came from.
+        try:
+            value._deferred_frames = frames  # type: ignore[attr-defined]
+        except AttributeError:  # pragma: no cover - exceptions with __slots__
+            pass
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state["tb"] = None
+        state["_frames"] = _safeFrames(self.frames, self.captureVars)
+        state["_parents"] = self.parents
+        state["pickled"] = 1
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+
+
+def _extractFrames(tb: TracebackType | None, captureVars: bool) -> list[Frame]:
+    frames: list[Frame] = []
+    while tb is not None:
+        frame = tb.tb_frame
+        code = frame.f_code
+        localVars: list[tuple[str, Any]] = []
+        globalVars: list[tuple[str, Any]] = []
+        if captureVars:
+            localVars = [kv for kv in frame.f_locals.items() if kv[0] != "__builtins__"]
+            if frame.f_locals is not frame.f_globals:
+                globalVars = [
+                    kv for kv in frame.f_globals.items() if kv[0] != "__builtins__"
+                ]
+        frames.append(
+            (code.co_name, code.co_filename, tb.tb_lineno, localVars, globalVars)
+        )
+        tb = tb.tb_next
+    return frames
+
+
+def _safeFrames(frames: list[Frame], captureVars: bool) -> list[Frame]:
+    """Frames whose captured variables are replaced by their ``repr``, so the
+    list references no live object."""
+    if not captureVars:
+        return frames
+    return [
+        (
+            name,
+            filename,
+            lineno,
+            [(k, _safeRepr(v)) for k, v in localVars],
+            [(k, _safeRepr(v)) for k, v in globalVars],
+        )
+        for name, filename, lineno, localVars, globalVars in frames
+    ]
+
+
+def _failureFromException(exc: BaseException) -> Failure:
+    """The hot-path constructor: a Failure for an exception just caught."""
+    failure = _newFailure(Failure)
+    failure.value = exc
+    failure.type = type(exc)
+    failure.tb = exc.__traceback__
+    return failure
+
+
+_newFailure = object.__new__
+
+#: Failure and its subclasses: ``type(x) in _FAILURE_TYPES`` is the callback
+#: loop's cheap isinstance() check.
+_FAILURE_TYPES: set[type] = {Failure}
