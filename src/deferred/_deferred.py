@@ -522,6 +522,8 @@ class Deferred(Awaitable[_T], Generic[_T]):
                     if tb is not None:
                         e.__traceback__ = tb.tb_next
                     result = _failureFromException(e)
+                    if self.debug:
+                        result.captureVars = True
                     del e, tb
                 else:
                     if type(result) in _TYPES:
