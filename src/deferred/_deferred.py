@@ -240,15 +240,19 @@ class Deferred(Awaitable[_T], Generic[_T]):
         """
         if not callable(callback):
             raise _notCallable("callback", callback)
-        # _append() inlined: this is the most called method of the library.
-        extra = args if args or kwargs else None
+        result = self.result
         cbs = self._callbacks
-        if cbs:
-            cbs += (callback, None, extra, kwargs or None)
-        else:
-            self._callbacks = [callback, None, extra, kwargs or None]
-        if self.result is not _NO_RESULT:
-            self._runCallbacks()
+        if result is _NO_RESULT or cbs or self.paused or self._runningCallbacks:
+            # _append() inlined: this is the most called method of the library.
+            extra = args if args or kwargs else None
+            if cbs:
+                cbs += (callback, None, extra, kwargs or None)
+            else:
+                self._callbacks = [callback, None, extra, kwargs or None]
+            if result is not _NO_RESULT:
+                self._runCallbacks()
+        elif type(result) not in _FAILURE_TYPES:
+            self._runNow(callback, args, kwargs)
         return self
 
     @overload
@@ -277,14 +281,18 @@ class Deferred(Awaitable[_T], Generic[_T]):
         """
         if not callable(errback):
             raise _notCallable("errback", errback)
-        extra = args if args or kwargs else None
+        result = self.result
         cbs = self._callbacks
-        if cbs:
-            cbs += (None, errback, extra, kwargs or None)
-        else:
-            self._callbacks = [None, errback, extra, kwargs or None]
-        if self.result is not _NO_RESULT:
-            self._runCallbacks()
+        if result is _NO_RESULT or cbs or self.paused or self._runningCallbacks:
+            extra = args if args or kwargs else None
+            if cbs:
+                cbs += (None, errback, extra, kwargs or None)
+            else:
+                self._callbacks = [None, errback, extra, kwargs or None]
+            if result is not _NO_RESULT:
+                self._runCallbacks()
+        elif type(result) in _FAILURE_TYPES:
+            self._runNow(errback, args, kwargs)
         return self
 
     @overload
@@ -309,15 +317,58 @@ class Deferred(Awaitable[_T], Generic[_T]):
         """Add one function as both callback and errback (like ``finally``)."""
         if not callable(callback):
             raise _notCallable("callback", callback)
-        extra = args if args or kwargs else None
+        result = self.result
         cbs = self._callbacks
-        if cbs:
-            cbs += (callback, callback, extra, kwargs or None)
+        if result is _NO_RESULT or cbs or self.paused or self._runningCallbacks:
+            extra = args if args or kwargs else None
+            if cbs:
+                cbs += (callback, callback, extra, kwargs or None)
+            else:
+                self._callbacks = [callback, callback, extra, kwargs or None]
+            if result is not _NO_RESULT:
+                self._runCallbacks()
         else:
-            self._callbacks = [callback, callback, extra, kwargs or None]
-        if self.result is not _NO_RESULT:
-            self._runCallbacks()
+            self._runNow(callback, args, kwargs)
         return self
+
+    def _runNow(
+        self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> None:
+        # The fast path for a function added to a fired, idle Deferred (as in
+        # ``succeed(x).addCallback(f)``): call it at once.  Outcomes that need
+        # the loop's care -- a Deferred to chain, a failure to track, callbacks
+        # the function added meanwhile -- are handed to the loop.
+        self._runningCallbacks = True
+        try:
+            if args or kwargs:
+                result = fn(self.result, *args, **kwargs)
+            else:
+                result = fn(self.result)
+        except BaseException as e:
+            tb = e.__traceback__
+            if tb is not None:
+                e.__traceback__ = tb.tb_next
+            result = _failureFromException(e)
+            if self.debug:
+                result.captureVars = True
+            del e, tb
+        self._runningCallbacks = False
+        resultType = type(result)
+        if (
+            self._callbacks
+            or resultType in _DEFERRED_TYPES
+            or resultType in _FAILURE_TYPES
+        ):
+            if result is self:
+                _warnReturnedSelf(fn)
+            self.result = result
+            self._callbacks = [_resume, _resume, None, None, *self._callbacks]
+            self._runCallbacks()
+        else:
+            self.result = result
+            info = self._debugInfo
+            if info is not None:
+                info.failResult = None
 
     def addTimeout(
         self,
@@ -471,7 +522,6 @@ class Deferred(Awaitable[_T], Generic[_T]):
     def _runCallbacks(
         self,
         # Bound as defaults: locals are much cheaper than globals in the loop.
-        _Failure: type[Failure] = Failure,
         _FTYPES: set[type] = _FAILURE_TYPES,
         _CONT: Any = _CONTINUE,
         _TYPES: set[type] = _DEFERRED_TYPES,
@@ -487,14 +537,13 @@ class Deferred(Awaitable[_T], Generic[_T]):
             # A callback added a callback to its own Deferred: the loop
             # already running below us will pick it up.
             return
-        chain: list[Deferred[Any]] | None = None
+        chain: list[Deferred[Any]] = []
         current: Deferred[Any] = self
         while True:
             if current.paused:
                 return
             cbs = current._callbacks
             result = current.result
-            handTo: Deferred[Any] | None = None
             current._runningCallbacks = True
             # zip() over one iterator walks the flat list four items at a
             # time at C speed, and still sees entries appended meanwhile.
@@ -505,7 +554,18 @@ class Deferred(Awaitable[_T], Generic[_T]):
                 if fn is None:
                     continue
                 if fn is _CONT:
-                    handTo = args
+                    # Hand our result to the Deferred waiting on us and carry
+                    # on with it; come back for our remaining callbacks.
+                    current._runningCallbacks = False
+                    del cbs[: len(cbs) - it.__length_hint__()]  # type: ignore[union-attr]
+                    current.result = None
+                    info = current._debugInfo
+                    if info is not None:
+                        info.failResult = None
+                    args.result = result
+                    args.paused -= 1
+                    chain.append(current)
+                    current = args
                     break
                 try:
                     if args is None:
@@ -527,13 +587,23 @@ class Deferred(Awaitable[_T], Generic[_T]):
                     del e, tb
                 else:
                     if type(result) in _TYPES:
-                        if result is current:
+                        if result is current and fn is not _resume:
                             _warnReturnedSelf(fn)
                         inner = result.result
                         if inner is _NONE or type(inner) in _TYPES or result.paused:
-                            # Wait for it: resume when it reaches our marker.
+                            # Wait for it: it resumes us when it reaches the
+                            # marker we leave on it.
                             current.paused += 1
                             result._append_continuation(current)
+                            current._runningCallbacks = False
+                            del cbs[: len(cbs) - it.__length_hint__()]  # type: ignore[union-attr]
+                            current.result = result
+                            info = current._debugInfo
+                            if info is not None:
+                                info.failResult = None
+                            if not chain:
+                                return
+                            current = chain.pop()
                             break
                         # Already fired: take its result and go on.
                         result.result = None
@@ -541,45 +611,26 @@ class Deferred(Awaitable[_T], Generic[_T]):
                         if info is not None:
                             info.failResult = None
                         result = inner
-            current._runningCallbacks = False
-
-            # Forget the callbacks that ran; keep those still to run.
-            left = it.__length_hint__()
-            if not left:
-                current._callbacks = _EMPTY
             else:
-                del cbs[: len(cbs) - left]  # type: ignore[union-attr]
-
-            info = current._debugInfo
-            if handTo is not None:
-                current.result = None
-                if info is not None:
+                # Every callback ran: this Deferred rests on ``result``.
+                current._runningCallbacks = False
+                current._callbacks = _EMPTY
+                current.result = result
+                info = current._debugInfo
+                if type(result) in _FTYPES:
+                    # Keep the traceback as text only: live frames would tie
+                    # this Deferred into a cycle (a frame that fired it
+                    # references it), so an unhandled error would wait for the
+                    # garbage collector to be reported.
+                    result.cleanFailure()
+                    if info is None:
+                        info = current._debugInfo = DebugInfo()
+                    info.failResult = result
+                elif info is not None:
                     info.failResult = None
-                handTo.result = result
-                handTo.paused -= 1
-                if chain is None:
-                    chain = [current]
-                else:
-                    chain.append(current)
-                current = handTo
-                continue
-
-            current.result = result
-            # Track a failure the chain ends on: reported if never handled.
-            if isinstance(result, _Failure):
-                # Resting on a failure: keep its traceback as text only.  Live
-                # frames would tie this Deferred into a cycle (a frame that
-                # fired it references it), so an unhandled error would wait
-                # for the garbage collector to be reported.
-                result.cleanFailure()
-                if info is None:
-                    info = current._debugInfo = DebugInfo()
-                info.failResult = result
-            elif info is not None:
-                info.failResult = None
-            if not chain:
-                return
-            current = chain.pop()
+                if not chain:
+                    return
+                current = chain.pop()
 
     def _append_continuation(self, waiting: Deferred[Any]) -> None:
         # Unlike _append, never runs callbacks: this Deferred has no usable
@@ -670,6 +721,11 @@ def _bind(
         return fn(result, *args, **kw)
 
     return bound
+
+
+def _resume(result: _T) -> _T:
+    """Hands an outcome computed outside the loop (see ``_runNow``) to it."""
+    return result
 
 
 def _warnReturnedSelf(fn: object) -> None:
