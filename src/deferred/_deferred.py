@@ -3,6 +3,7 @@ waiting for it."""
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Awaitable, Callable, Generator, Mapping
 from typing import (
     TYPE_CHECKING,
@@ -56,6 +57,12 @@ _SUPPRESS: Any = _Sentinel("<suppress next fire>")
 _DEFERRED_TYPES: set[type] = set()
 
 _EMPTY: tuple[Any, ...] = ()
+
+#: Targets of ``chainDeferred`` and the Deferred feeding them, for ``__str__``
+#: only; weak both ways so the link keeps neither alive.
+_chainedTo: weakref.WeakKeyDictionary[Deferred[Any], weakref.ref[Deferred[Any]]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 def _notCallable(what: str, value: object) -> TypeError:
@@ -412,6 +419,7 @@ class Deferred(Awaitable[_T], Generic[_T]):
         Unlike returning ``d`` from a callback, this does not wait for ``d``;
         the result that reaches ``d`` is also passed on here as ``None``.
         """
+        _chainedTo[d] = weakref.ref(self)
         return self.addCallbacks(d.callback, d.errback)
 
     # -- firing ------------------------------------------------------------------
@@ -547,7 +555,7 @@ class Deferred(Awaitable[_T], Generic[_T]):
             current._runningCallbacks = True
             # zip() over one iterator walks the flat list four items at a
             # time at C speed, and still sees entries appended meanwhile.
-            it = iter(cbs)
+            it: Any = iter(cbs)
             for fn, eb, args, kwargs in zip(it, it, it, it):
                 if type(result) in _FTYPES:
                     fn = eb
@@ -576,8 +584,9 @@ class Deferred(Awaitable[_T], Generic[_T]):
                     else:
                         result = fn(result, *args, **kwargs)
                 except BaseException as e:
-                    # Drop this frame from the traceback: it references the
-                    # Deferred, and would tie the failure into a cycle.
+                    # Start the traceback at the callback: this loop's frame
+                    # is noise in every report.  (``del tb`` below matters: a
+                    # frame holding its own traceback is a cycle.)
                     tb = e.__traceback__
                     if tb is not None:
                         e.__traceback__ = tb.tb_next
@@ -590,7 +599,12 @@ class Deferred(Awaitable[_T], Generic[_T]):
                         if result is current and fn is not _resume:
                             _warnReturnedSelf(fn)
                         inner = result.result
-                        if inner is _NONE or type(inner) in _TYPES or result.paused:
+                        if (
+                            inner is _NONE
+                            or type(inner) in _TYPES
+                            or result.paused
+                            or result is current  # as Twisted: stuck for good
+                        ):
                             # Wait for it: it resumes us when it reaches the
                             # marker we leave on it.
                             current.paused += 1
@@ -649,7 +663,12 @@ class Deferred(Awaitable[_T], Generic[_T]):
         if type(result) in _DEFERRED_TYPES:
             state = f" waiting on Deferred at 0x{id(result):x}"
         elif result is _NO_RESULT:
-            state = ""
+            link = _chainedTo.get(self)
+            source = None if link is None else link()
+            if source is None:
+                state = ""
+            else:
+                state = f" waiting on Deferred at 0x{id(source):x}"
         else:
             state = f" current result: {result!r}"
         return f"<{name} at 0x{id(self):x}{state}>"
@@ -657,19 +676,54 @@ class Deferred(Awaitable[_T], Generic[_T]):
     __repr__ = __str__
 
     def __iter__(self) -> Generator[Any, Any, _T]:
-        while self.result is _NO_RESULT or self.paused:
-            yield self
+        """``await d`` / ``yield from d``: this Deferred's result, or its
+        failure's exception raised.
+
+        A fired Deferred gives its result at once, without suspending (and
+        keeps it).  Otherwise what is yielded is a
+        :class:`deferred._futures.DeferredFuture`: our coroutine driver waits
+        on this Deferred through it, and an asyncio Task takes it for an
+        asyncio future -- so a Deferred can be awaited in a plain asyncio task.
+        """
         result = self.result
-        if isinstance(result, Failure):
+        if result is _NO_RESULT or self.paused or self._runningCallbacks:
+            # (An absolute import: cheap once loaded, unlike a relative one;
+            # a module-level one would be circular.)
+            import deferred._futures as futures
+
+            waiter = futures.DeferredFuture()
+            waiter._deferred = self
+            sent = yield waiter
+            outcome = waiter._outcome
+            if outcome is not _NO_RESULT:
+                # An asyncio Task waited: it resumes us with None once the
+                # outcome is in (a failure it throws in instead).
+                return outcome  # type: ignore[no-any-return]
+            if sent is waiter:
+                raise TypeError(
+                    "a pending Deferred was awaited in a coroutine driven by "
+                    "something that handed back what it yielded; run it with "
+                    "deferred.ensureDeferred() or in an asyncio task"
+                )
+            # Our driver resumes us with the result itself.
+            return sent  # type: ignore[no-any-return]
+        if type(result) in _FAILURE_TYPES:
             # Raising it here hands it to the awaiting code: it is handled.
             info = self._debugInfo
             if info is not None:
                 info.failResult = None
-            result.raiseException()
+            exc = result.value.with_traceback(result.tb)
+            # Raised from this frame, exc will reference it: drop the frame's
+            # references to it (and to self, which holds it) to leave no cycle.
+            del self, result
+            try:
+                raise exc
+            finally:
+                del exc
         return result  # type: ignore[no-any-return]
 
-    def __await__(self) -> Generator[Any, Any, _T]:
-        return self.__iter__()
+    # No wrapper call: awaiting is a hot path.
+    __await__ = __iter__
 
     # -- bridges (implemented in their own modules, imported on first use) ------
 
@@ -679,9 +733,10 @@ class Deferred(Awaitable[_T], Generic[_T]):
     ) -> Deferred[_U]:
         """Run a coroutine that awaits Deferreds; return a Deferred of its
         result.  Anything but a coroutine raises :class:`NotACoroutineError`."""
-        from ._coroutines import fromCoroutine
+        # Absolute imports: much cheaper per call than relative ones.
+        import deferred._coroutines as coroutines
 
-        return fromCoroutine(coro)
+        return coroutines.fromCoroutine(coro)
 
     def asFuture(self, loop: asyncio.AbstractEventLoop) -> asyncio.Future[_T]:
         """An asyncio Future on ``loop`` that completes when this fires.
@@ -689,22 +744,24 @@ class Deferred(Awaitable[_T], Generic[_T]):
         Cancelling the Future cancels this Deferred; the Deferred's failure,
         if any, is handed to the Future (and so counts as handled).
         """
-        from ._futures import asFuture
+        import deferred._futures as futures
 
-        return asFuture(self, loop)
+        return futures.asFuture(self, loop)
 
     @staticmethod
     def fromFuture(
         future: asyncio.Future[_U] | concurrent.futures.Future[_U],
     ) -> Deferred[_U]:
-        """A Deferred that fires with the result of an asyncio or
-        ``concurrent.futures`` Future, on the event loop thread.
+        """A Deferred that fires with the result of an asyncio Future or Task,
+        or of a ``concurrent.futures.Future``, on the event loop thread.
 
-        Cancelling the Deferred cancels the Future.
+        Cancelling the Deferred cancels the Future.  A
+        ``concurrent.futures.Future`` needs a running event loop (the
+        Deferred fires on it): ``RuntimeError`` otherwise.
         """
-        from ._futures import fromFuture
+        import deferred._futures as futures
 
-        return fromFuture(future)
+        return futures.fromFuture(future)
 
 
 _DEFERRED_TYPES.add(Deferred)

@@ -1,0 +1,1123 @@
+"""Tests for the Deferred core: firing, the callback chain, pausing, chaining,
+cancelling, timeouts, representation, re-entrancy and memory."""
+
+from __future__ import annotations
+
+import gc
+import itertools
+import logging
+import weakref
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from deferred import (
+    AlreadyCalledError,
+    CancelledError,
+    Deferred,
+    Failure,
+    TimeoutError,
+    fail,
+    succeed,
+)
+from deferred.clock import Clock
+from deferred.failure import NoCurrentExceptionError
+
+
+def raiseValueError(message: str = "boom") -> None:
+    raise ValueError(message)
+
+
+def consume(d: Deferred[Any]) -> list[Any]:
+    """Collect the result or failure ``d`` ends with (handling a failure)."""
+    out: list[Any] = []
+    d.addBoth(out.append)
+    return out
+
+
+def failureOf(d: Deferred[Any]) -> Failure:
+    [result] = consume(d)
+    assert isinstance(result, Failure), result
+    return result
+
+
+def resultOf(d: Deferred[Any]) -> Any:
+    [result] = consume(d)
+    assert not isinstance(result, Failure), result
+    return result
+
+
+# --- firing and the callback chain -------------------------------------------
+
+
+def test_callback_runs_callbacks_in_order_each_getting_the_last_result() -> None:
+    d: Deferred[int] = Deferred()
+    d.addCallback(lambda r: r + 1)
+    d.addCallback(lambda r: r * 10)
+    assert d.called is False
+    d.callback(1)
+    assert d.called is True
+    assert d.result == 20
+
+
+def test_callbacks_run_synchronously_inside_callback() -> None:
+    seen: list[int] = []
+    d: Deferred[int] = Deferred()
+    d.addCallback(seen.append)
+    d.callback(3)
+    assert seen == [3]
+
+
+def test_callbacks_added_after_firing_run_immediately() -> None:
+    d = succeed(2)
+    seen: list[int] = []
+    d.addCallback(seen.append)
+    assert seen == [2]
+    assert d.result is None
+
+
+def test_callback_with_a_failure_runs_the_errbacks() -> None:
+    f = Failure(ValueError("via callback"))
+    d: Deferred[Any] = Deferred()
+    d.addCallback(lambda r: "callback ran")
+    d.callback(f)
+    assert failureOf(d) is f
+
+
+def test_errback_with_an_exception_wraps_it_in_a_failure() -> None:
+    exc = ValueError("x")
+    d: Deferred[None] = Deferred()
+    d.errback(exc)
+    f = failureOf(d)
+    assert f.value is exc
+    assert f.type is ValueError
+
+
+def test_errback_with_a_failure_passes_that_failure() -> None:
+    f = Failure(KeyError("k"))
+    d: Deferred[None] = Deferred()
+    d.errback(f)
+    assert failureOf(d) is f
+
+
+def test_errback_without_argument_captures_the_exception_being_handled() -> None:
+    d: Deferred[None] = Deferred()
+    try:
+        raiseValueError("current")
+    except ValueError as e:
+        d.errback()
+        expected = e
+    f = failureOf(d)
+    assert f.value is expected
+    assert "raiseValueError" in f.getTraceback()
+
+
+def test_errback_without_argument_outside_except_raises_and_leaves_it_unfired() -> None:
+    d: Deferred[int] = Deferred()
+    with pytest.raises(NoCurrentExceptionError):
+        d.errback()
+    assert d.called is False
+    d.callback(5)
+    assert resultOf(d) == 5
+
+
+def test_errback_with_a_non_exception_raises_TypeError_and_leaves_it_unfired() -> None:
+    d: Deferred[int] = Deferred()
+    with pytest.raises(TypeError):
+        d.errback("not an exception")  # type: ignore[arg-type]
+    assert d.called is False
+    d.callback(1)
+    assert resultOf(d) == 1
+
+
+def test_exception_in_a_callback_skips_to_the_next_errback() -> None:
+    seen: list[str] = []
+    d: Deferred[int] = Deferred()
+    d.addCallback(lambda r: raiseValueError("in callback"))
+    d.addCallback(lambda r: seen.append("skipped callback"))
+    d.addErrback(lambda f: seen.append(f"errback {f.getErrorMessage()}"))
+    d.callback(1)
+    assert seen == ["errback in callback"]
+
+
+def test_failure_from_a_callback_keeps_the_callbacks_traceback() -> None:
+    d: Deferred[int] = Deferred()
+    d.addCallback(lambda r: raiseValueError())
+    d.callback(1)
+    text = failureOf(d).getTraceback()
+    assert "in raiseValueError" in text
+
+
+def test_errback_returning_a_value_recovers() -> None:
+    d: Deferred[int] = Deferred()
+    d.addErrback(lambda f: "recovered")
+    d.addCallback(lambda r: r + "!")
+    d.errback(ValueError())
+    assert d.result == "recovered!"
+
+
+def test_errback_raising_keeps_failing() -> None:
+    d: Deferred[int] = Deferred()
+    d.addErrback(lambda f: raiseValueError("second"))
+    d.errback(KeyError("first"))
+    assert failureOf(d).getErrorMessage() == "second"
+
+
+def test_callback_returning_a_failure_switches_to_errbacks() -> None:
+    f = Failure(KeyError("returned"))
+    d: Deferred[int] = Deferred()
+    d.addCallback(lambda r: f)
+    d.callback(0)
+    assert failureOf(d) is f
+
+
+def test_errbacks_are_skipped_on_success() -> None:
+    d: Deferred[int] = Deferred()
+    d.addErrback(lambda f: "errback ran")
+    d.callback(4)
+    assert d.result == 4
+
+
+def test_add_methods_return_the_deferred() -> None:
+    d: Deferred[int] = Deferred()
+    assert d.addCallback(lambda r: r) is d
+    assert d.addErrback(lambda f: f) is d
+    assert d.addBoth(lambda r: r) is d
+    assert d.addCallbacks(lambda r: r, lambda f: f) is d
+
+
+def test_addCallback_passes_extra_positional_and_keyword_arguments() -> None:
+    d: Deferred[int] = Deferred()
+    d.addCallback(lambda r, a, b, c=None: (r, a, b, c), 1, 2, c=3)
+    d.callback(0)
+    assert d.result == (0, 1, 2, 3)
+
+
+def test_addErrback_passes_extra_positional_and_keyword_arguments() -> None:
+    d: Deferred[int] = Deferred()
+    d.addErrback(lambda f, a, c=None: (f.type, a, c), "a", c="c")
+    d.errback(KeyError())
+    assert d.result == (KeyError, "a", "c")
+
+
+def test_addBoth_passes_extra_arguments_on_success_and_on_failure() -> None:
+    def both(result: Any, a: int, key: str = "") -> Any:
+        return ("failure" if isinstance(result, Failure) else result, a, key)
+
+    ok: Deferred[str] = Deferred()
+    ok.addBoth(both, 1, key="k")
+    ok.callback("value")
+    assert ok.result == ("value", 1, "k")
+
+    bad: Deferred[str] = Deferred()
+    bad.addBoth(both, 2, key="j")
+    bad.errback(ValueError())
+    assert bad.result == ("failure", 2, "j")
+
+
+def twoArgs(result: Any, *args: Any, **kwargs: Any) -> Any:
+    kind = "eb" if isinstance(result, Failure) else "cb"
+    return (kind, args, kwargs)
+
+
+def test_addCallbacks_gives_each_side_its_own_arguments() -> None:
+    arguments: dict[str, Any] = {
+        "callbackArgs": (1,),
+        "callbackKeywords": {"c": "cb"},
+        "errbackArgs": (2, 3),
+        "errbackKeywords": {"e": "eb"},
+    }
+    ok: Deferred[int] = Deferred()
+    ok.addCallbacks(twoArgs, twoArgs, **arguments)
+    ok.callback(0)
+    assert ok.result == ("cb", (1,), {"c": "cb"})
+
+    bad: Deferred[int] = Deferred()
+    bad.addCallbacks(twoArgs, twoArgs, **arguments)
+    bad.errback(ValueError())
+    assert bad.result == ("eb", (2, 3), {"e": "eb"})
+
+
+def test_addCallbacks_with_only_errback_keywords_differing() -> None:
+    bad: Deferred[int] = Deferred()
+    bad.addCallbacks(
+        twoArgs, twoArgs, callbackArgs=(1,), errbackArgs=(1,), errbackKeywords={"k": 1}
+    )
+    bad.errback(ValueError())
+    assert bad.result == ("eb", (1,), {"k": 1})
+
+    ok: Deferred[int] = Deferred()
+    ok.addCallbacks(
+        twoArgs, twoArgs, callbackArgs=(1,), errbackArgs=(1,), errbackKeywords={"k": 1}
+    )
+    ok.callback(0)
+    assert ok.result == ("cb", (1,), {})
+
+
+def test_addCallbacks_with_positional_argument_order_of_twisted() -> None:
+    d: Deferred[int] = Deferred()
+    d.addCallbacks(twoArgs, twoArgs, ("ca",), {"ck": 1}, ("ea",), {"ek": 2})
+    d.errback(ValueError())
+    assert d.result == ("eb", ("ea",), {"ek": 2})
+
+
+def test_addCallbacks_without_errback_passes_failures_on() -> None:
+    f = Failure(KeyError())
+    d: Deferred[int] = Deferred()
+    d.addCallbacks(lambda r: "callback ran")
+    d.errback(f)
+    assert failureOf(d) is f
+
+
+def test_result_is_the_last_callbacks_return_value() -> None:
+    d: Deferred[int] = Deferred()
+    d.callback(1)
+    assert d.result == 1
+    d.addCallback(lambda r: r + 1)
+    assert d.result == 2
+
+
+# --- firing twice and bad input ------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "first, second",
+    [
+        ("callback", "callback"),
+        ("callback", "errback"),
+        ("errback", "callback"),
+        ("errback", "errback"),
+    ],
+)
+def test_firing_twice_raises_AlreadyCalledError(first: str, second: str) -> None:
+    def fire(d: Deferred[Any], how: str) -> None:
+        if how == "callback":
+            d.callback("value")
+        else:
+            d.errback(ValueError("error"))
+
+    d: Deferred[Any] = Deferred()
+    fire(d, first)
+    before = d.result
+    with pytest.raises(AlreadyCalledError):
+        fire(d, second)
+    assert d.result is before
+    consume(d)
+
+
+def makeDeferredHere() -> Deferred[int]:
+    return Deferred()
+
+
+def fireDeferredHere(d: Deferred[int]) -> None:
+    d.callback(1)
+
+
+@pytest.mark.usefixtures("debugging")
+def test_AlreadyCalledError_in_debug_mode_shows_creator_and_first_invoker() -> None:
+    d = makeDeferredHere()
+    fireDeferredHere(d)
+    with pytest.raises(AlreadyCalledError) as info:
+        d.callback(2)
+    lines = str(info.value).splitlines()
+    creator = [line for line in lines if line.startswith(" C:")]
+    invoker = [line for line in lines if line.startswith(" I:")]
+    assert any("in makeDeferredHere" in line for line in creator)
+    assert any("in fireDeferredHere" in line for line in invoker)
+    testName = "test_AlreadyCalledError_in_debug_mode_shows_creator_and_first_invoker"
+    assert any(testName in line for line in creator)
+    assert any(testName in line for line in invoker)
+    assert not any("in fireDeferredHere" in line for line in creator)
+
+
+def test_AlreadyCalledError_without_debug_mode_has_no_stacks() -> None:
+    d = makeDeferredHere()
+    fireDeferredHere(d)
+    with pytest.raises(AlreadyCalledError) as info:
+        d.callback(2)
+    assert " C:" not in str(info.value)
+    assert "makeDeferredHere" not in str(info.value)
+
+
+def test_callback_with_a_deferred_raises_TypeError_and_leaves_it_usable() -> None:
+    d: Deferred[Any] = Deferred()
+    seen: list[Any] = []
+    d.addCallback(seen.append)
+    with pytest.raises(TypeError):
+        d.callback(Deferred())
+    assert d.called is False
+    assert seen == []
+    d.callback("fine")
+    assert seen == ["fine"]
+
+
+@pytest.mark.parametrize(
+    "add",
+    [
+        lambda d: d.addCallback(42),
+        lambda d: d.addErrback("not callable"),
+        lambda d: d.addBoth(None),
+        lambda d: d.addCallbacks(None),
+        lambda d: d.addCallbacks(lambda r: r, 42),
+    ],
+    ids=["addCallback", "addErrback", "addBoth", "addCallbacks-cb", "addCallbacks-eb"],
+)
+def test_non_callable_raises_TypeError_and_leaves_it_usable(
+    add: Callable[[Deferred[Any]], Any],
+) -> None:
+    seen: list[Any] = []
+    d: Deferred[Any] = Deferred()
+    d.addCallback(lambda r: seen.append(("before", r)) or r)
+    with pytest.raises(TypeError):
+        add(d)
+    d.addCallback(lambda r: seen.append(("after", r)) or r)
+    d.callback(1)
+    assert seen == [("before", 1), ("after", 1)]
+    assert d.result == 1
+
+
+def test_non_callable_on_a_fired_deferred_raises_TypeError() -> None:
+    d = succeed(1)
+    with pytest.raises(TypeError):
+        d.addCallback(1)  # type: ignore[call-overload]
+    assert d.result == 1
+    assert resultOf(d) == 1
+
+
+def test_callback_returning_its_own_deferred_warns() -> None:
+    d: Deferred[int] = Deferred()
+    d.addCallback(lambda r: d)
+    with pytest.warns(DeprecationWarning, match="returned the Deferred"):
+        d.callback(1)
+
+
+def test_callback_added_late_returning_its_own_deferred_warns() -> None:
+    d = succeed(1)
+    with pytest.warns(DeprecationWarning, match="returned the Deferred"):
+        d.addCallback(lambda r: d)
+
+
+@pytest.mark.parametrize("addedAfterFiring", [True, False])
+def test_callback_returning_its_own_deferred_stops_the_chain(
+    addedAfterFiring: bool,
+) -> None:
+    seen: list[int] = []
+    d: Deferred[int] = Deferred()
+    if addedAfterFiring:
+        d.callback(1)
+    d.addCallback(lambda r: r + 1)
+    with pytest.warns(DeprecationWarning):
+        d.addCallback(lambda r: d)
+        d.addCallback(seen.append)
+        if not addedAfterFiring:
+            d.callback(1)
+    assert seen == []
+    assert d.paused == 1
+
+
+# --- pause and unpause -----------------------------------------------------------
+
+
+def test_pause_before_firing_holds_callbacks_until_unpause() -> None:
+    seen: list[int] = []
+    d: Deferred[int] = Deferred()
+    d.addCallback(seen.append)
+    d.pause()
+    assert d.paused == 1
+    d.callback(1)
+    assert seen == []
+    assert d.called is True
+    d.unpause()
+    assert d.paused == 0
+    assert seen == [1]
+
+
+def test_nested_pauses_need_as_many_unpauses() -> None:
+    seen: list[int] = []
+    d: Deferred[int] = Deferred()
+    d.addCallback(seen.append)
+    d.pause()
+    d.pause()
+    d.callback(1)
+    d.unpause()
+    assert seen == []
+    assert d.paused == 1
+    d.unpause()
+    assert seen == [1]
+
+
+def test_paused_fired_deferred_holds_callbacks_added_later() -> None:
+    d = succeed(1)
+    d.pause()
+    seen: list[int] = []
+    d.addCallback(seen.append)
+    assert seen == []
+    d.unpause()
+    assert seen == [1]
+
+
+def test_unpause_of_unfired_deferred_runs_nothing() -> None:
+    seen: list[int] = []
+    d: Deferred[int] = Deferred()
+    d.addCallback(seen.append)
+    d.pause()
+    d.unpause()
+    assert seen == []
+    assert d.called is False
+    d.callback(1)
+    assert seen == [1]
+
+
+def test_pause_inside_a_callback_lets_the_current_pass_finish() -> None:
+    # Twisted's rule: the pass over the callbacks that are already there goes
+    # on; only callbacks added after it wait for unpause().
+    seen: list[str] = []
+    d: Deferred[int] = Deferred()
+
+    def pauser(r: int) -> int:
+        seen.append("pauser")
+        d.pause()
+        return r
+
+    d.addCallback(pauser)
+    d.addCallback(lambda r: seen.append("same pass") or r)
+    d.callback(1)
+    assert seen == ["pauser", "same pass"]
+    assert d.paused == 1
+    d.addCallback(lambda r: seen.append("added later") or r)
+    assert seen == ["pauser", "same pass"]
+    d.unpause()
+    assert seen == ["pauser", "same pass", "added later"]
+
+
+def test_pause_and_unpause_inside_a_callback() -> None:
+    seen: list[str] = []
+    d: Deferred[int] = Deferred()
+
+    def pauseUnpause(r: int) -> int:
+        d.pause()
+        d.unpause()
+        seen.append("one")
+        return r
+
+    d.addCallback(pauseUnpause)
+    d.addCallback(lambda r: seen.append("two"))
+    d.callback(1)
+    assert seen == ["one", "two"]
+    assert d.paused == 0
+
+
+# --- chainDeferred ---------------------------------------------------------------
+
+
+def test_chainDeferred_fires_the_other_with_the_result() -> None:
+    source: Deferred[int] = Deferred()
+    target: Deferred[int] = Deferred()
+    source.chainDeferred(target)
+    assert target.called is False
+    source.callback(3)
+    assert resultOf(target) == 3
+    assert source.result is None
+
+
+def test_chainDeferred_passes_a_failure_to_the_other() -> None:
+    f = Failure(KeyError())
+    source: Deferred[int] = Deferred()
+    target: Deferred[int] = Deferred()
+    source.chainDeferred(target)
+    source.errback(f)
+    assert failureOf(target) is f
+    # The target's errback returned None: the source recovered.
+    assert source.result is None
+
+
+def test_chainDeferred_runs_at_its_place_in_the_chain() -> None:
+    source: Deferred[int] = Deferred()
+    target: Deferred[int] = Deferred()
+    source.addCallback(lambda r: r + 1)
+    source.chainDeferred(target)
+    source.addCallback(lambda r: ("after", r))
+    source.callback(1)
+    assert resultOf(target) == 2
+    assert source.result == ("after", None)
+
+
+def test_chainDeferred_target_str_says_it_is_waiting() -> None:
+    source: Deferred[int] = Deferred()
+    target: Deferred[int] = Deferred()
+    source.chainDeferred(target)
+    assert f"waiting on Deferred at 0x{id(source):x}" in str(target)
+
+
+# --- a callback returning a Deferred -------------------------------------------
+
+
+def test_callback_returning_a_fired_deferred_continues_with_its_result() -> None:
+    inner = succeed("inner result")
+    outer: Deferred[int] = Deferred()
+    outer.addCallback(lambda r: inner)
+    outer.addCallback(lambda r: ("outer got", r))
+    outer.callback(0)
+    assert outer.result == ("outer got", "inner result")
+    assert inner.result is None
+
+
+def test_callback_returning_a_pending_deferred_waits_for_it() -> None:
+    seen: list[Any] = []
+    inner: Deferred[str] = Deferred()
+    outer: Deferred[int] = Deferred()
+    outer.addCallback(lambda r: inner)
+    outer.addCallback(seen.append)
+    outer.callback(0)
+    assert seen == []
+    assert outer.paused == 1
+    assert outer.result is inner
+    inner.callback("late")
+    assert seen == ["late"]
+    assert outer.paused == 0
+    assert inner.result is None
+
+
+def test_inner_deferreds_own_callbacks_run_first() -> None:
+    inner: Deferred[int] = Deferred()
+    inner.addCallback(lambda r: r * 2)
+    outer: Deferred[int] = Deferred()
+    outer.addCallback(lambda r: inner)
+    outer.callback(0)
+    inner.callback(21)
+    assert outer.result == 42
+
+
+def test_inner_callbacks_added_after_it_was_returned_get_None() -> None:
+    seen: list[Any] = []
+    inner: Deferred[int] = Deferred()
+    outer: Deferred[int] = Deferred()
+    outer.addCallback(lambda r: inner)
+    outer.callback(0)
+    inner.addCallback(lambda r: seen.append(("inner", r)))
+    outer.addCallback(lambda r: seen.append(("outer", r)))
+    inner.callback(5)
+    assert seen == [("outer", 5), ("inner", None)]
+
+
+def test_failure_of_a_pending_inner_deferred_goes_to_the_outer_errbacks() -> None:
+    inner: Deferred[int] = Deferred()
+    outer: Deferred[int] = Deferred()
+    outer.addCallback(lambda r: inner)
+    outer.addCallback(lambda r: "skipped")
+    outer.callback(0)
+    exc = KeyError("inner failed")
+    inner.errback(exc)
+    assert failureOf(outer).value is exc
+    assert inner.result is None
+
+
+def test_failure_of_a_fired_inner_deferred_goes_to_the_outer_errbacks() -> None:
+    exc = KeyError("already failed")
+    inner = fail(exc)
+    outer: Deferred[int] = Deferred()
+    outer.addCallback(lambda r: inner)
+    outer.callback(0)
+    assert failureOf(outer).value is exc
+    assert inner.result is None
+
+
+def test_errback_returning_a_deferred_can_recover() -> None:
+    outer: Deferred[int] = Deferred()
+    outer.addErrback(lambda f: succeed("recovered"))
+    outer.errback(ValueError())
+    assert outer.result == "recovered"
+
+
+def test_paused_inner_deferred_with_a_result_is_waited_for() -> None:
+    inner = succeed("held")
+    inner.pause()
+    outer: Deferred[int] = Deferred()
+    outer.addCallback(lambda r: inner)
+    outer.callback(0)
+    assert outer.result is inner
+    inner.unpause()
+    assert outer.result == "held"
+
+
+def test_outer_deferred_waits_for_a_chain_of_pending_deferreds() -> None:
+    a: Deferred[int] = Deferred()
+    b: Deferred[int] = Deferred()
+    c: Deferred[int] = Deferred()
+    a.addCallback(lambda r: b)
+    b.addCallback(lambda r: c)
+    a.callback(0)
+    b.callback(0)
+    assert a.result is b
+    c.callback("bottom")
+    assert a.result == "bottom"
+
+
+def deepChain(n: int) -> tuple[list[Deferred[int]], list[int]]:
+    calls = [0]
+    ds: list[Deferred[int]] = [Deferred() for _ in range(n)]
+
+    def link(r: int, nextD: Deferred[int]) -> Deferred[int]:
+        calls[0] += 1
+        return nextD
+
+    for d, nextD in itertools.pairwise(ds):
+        d.addCallback(link, nextD)
+    return ds, calls
+
+
+def test_deep_chain_fired_first_to_last_has_no_recursion_error() -> None:
+    n = 100_000
+    ds, calls = deepChain(n)
+    for d in ds[:-1]:
+        d.callback(0)
+    assert ds[0].result is ds[1]
+    ds[-1].callback(7)
+    assert calls[0] == n - 1
+    assert ds[0].result == 7
+    assert all(d.result is None for d in ds[1:])
+
+
+def test_deep_chain_fired_last_to_first_has_no_recursion_error() -> None:
+    n = 100_000
+    ds, calls = deepChain(n)
+    ds[-1].callback(7)
+    for d in reversed(ds[:-1]):
+        d.callback(0)
+    assert calls[0] == n - 1
+    assert ds[0].result == 7
+    assert all(d.result is None for d in ds[1:])
+
+
+def test_deep_chain_of_failures_reaches_the_top() -> None:
+    n = 100_000
+    ds, _ = deepChain(n)
+    for d in ds[:-1]:
+        d.callback(0)
+    exc = ValueError("bottom")
+    ds[-1].errback(exc)
+    assert failureOf(ds[0]).value is exc
+
+
+def test_many_callbacks_on_one_deferred_run_in_one_pass() -> None:
+    d: Deferred[int] = Deferred()
+    for _ in range(100_000):
+        d.addCallback(lambda r: r + 1)
+    d.callback(0)
+    assert d.result == 100_000
+
+
+# --- re-entrancy ------------------------------------------------------------
+
+
+def test_callback_adding_callbacks_to_its_own_deferred_runs_them_in_order() -> None:
+    seen: list[str] = []
+    d: Deferred[int] = Deferred()
+
+    def adder(r: int) -> int:
+        seen.append("adder")
+        d.addCallback(lambda r: seen.append("added") or r)
+        return r
+
+    d.addCallback(adder)
+    d.addCallback(lambda r: seen.append("second") or r)
+    d.callback(1)
+    assert seen == ["adder", "second", "added"]
+
+
+def test_callback_firing_another_deferred_whose_callback_adds_to_the_first() -> None:
+    seen: list[str] = []
+    first: Deferred[int] = Deferred()
+    second: Deferred[int] = Deferred()
+    second.addCallback(lambda r: first.addCallback(lambda r: seen.append("late")))
+
+    def fireSecond(r: int) -> int:
+        seen.append("firing second")
+        second.callback(r)
+        seen.append("second fired")
+        return r
+
+    first.addCallback(fireSecond)
+    first.addCallback(lambda r: seen.append("first again") or r)
+    first.callback(1)
+    assert seen == ["firing second", "second fired", "first again", "late"]
+
+
+def test_callback_firing_its_own_deferred_again_fails_the_chain() -> None:
+    d: Deferred[int] = Deferred()
+    d.addCallback(lambda r: d.callback(2))
+    d.callback(1)
+    assert failureOf(d).check(AlreadyCalledError)
+
+
+# --- cancel ------------------------------------------------------------------
+
+
+def test_cancel_calls_the_canceller_with_the_deferred() -> None:
+    calls: list[Deferred[Any]] = []
+    d: Deferred[int] = Deferred(calls.append)
+    d.cancel()
+    assert calls == [d]
+    assert failureOf(d).check(CancelledError)
+
+
+def test_canceller_that_fires_the_deferred_gives_its_result() -> None:
+    d: Deferred[str] = Deferred(lambda d: d.callback("cancelled nicely"))
+    d.cancel()
+    assert resultOf(d) == "cancelled nicely"
+
+
+def test_canceller_that_errbacks_gives_its_failure() -> None:
+    d: Deferred[str] = Deferred(lambda d: d.errback(KeyError("own")))
+    d.cancel()
+    assert failureOf(d).type is KeyError
+
+
+def test_cancel_without_canceller_fails_with_CancelledError() -> None:
+    d: Deferred[int] = Deferred()
+    d.cancel()
+    f = failureOf(d)
+    assert f.type is CancelledError
+
+
+def test_cancel_without_canceller_ignores_one_later_callback() -> None:
+    d: Deferred[int] = Deferred()
+    d.cancel()
+    d.callback(1)  # the producer did not know: silently ignored
+    with pytest.raises(AlreadyCalledError):
+        d.callback(2)
+    assert failureOf(d).type is CancelledError
+
+
+def test_cancel_without_canceller_ignores_one_later_errback() -> None:
+    d: Deferred[int] = Deferred()
+    d.cancel()
+    d.errback(KeyError())
+    with pytest.raises(AlreadyCalledError):
+        d.errback(KeyError())
+    assert failureOf(d).type is CancelledError
+
+
+def test_cancel_with_canceller_does_not_ignore_a_later_callback() -> None:
+    d: Deferred[int] = Deferred(lambda d: None)
+    d.cancel()
+    with pytest.raises(AlreadyCalledError):
+        d.callback(1)
+    consume(d)
+
+
+def test_cancel_of_a_fired_deferred_does_nothing() -> None:
+    calls: list[Deferred[Any]] = []
+    d: Deferred[int] = Deferred(calls.append)
+    d.callback(1)
+    d.cancel()
+    assert calls == []
+    assert d.result == 1
+
+
+def test_cancel_twice_calls_the_canceller_once() -> None:
+    calls: list[Deferred[Any]] = []
+    d: Deferred[int] = Deferred(calls.append)
+    d.cancel()
+    d.cancel()
+    assert calls == [d]
+    assert failureOf(d).type is CancelledError
+
+
+def test_cancel_of_a_paused_deferred_holds_the_failure_until_unpause() -> None:
+    seen: list[Any] = []
+    d: Deferred[int] = Deferred()
+    d.addErrback(lambda f: seen.append(f.type))
+    d.pause()
+    d.cancel()
+    assert d.called is True
+    assert seen == []
+    d.unpause()
+    assert seen == [CancelledError]
+
+
+def test_cancel_of_a_deferred_waiting_on_another_cancels_that_one() -> None:
+    innerCalls: list[Deferred[Any]] = []
+    outerCalls: list[Deferred[Any]] = []
+    inner: Deferred[int] = Deferred(innerCalls.append)
+    outer: Deferred[int] = Deferred(outerCalls.append)
+    outer.addCallback(lambda r: inner)
+    outer.callback(0)
+    outer.cancel()
+    assert innerCalls == [inner]
+    assert outerCalls == []
+    assert failureOf(outer).type is CancelledError
+    assert inner.result is None
+
+
+def test_cancel_reaches_the_bottom_of_a_chain_of_waiting_deferreds() -> None:
+    bottom: Deferred[int] = Deferred()
+    middle: Deferred[int] = Deferred()
+    top: Deferred[int] = Deferred()
+    middle.addCallback(lambda r: bottom)
+    top.addCallback(lambda r: middle)
+    middle.callback(0)
+    top.callback(0)
+    top.cancel()
+    assert failureOf(top).type is CancelledError
+    # bottom had no canceller: its producer's late result is ignored.
+    bottom.callback("late")
+
+
+def test_cancel_from_inside_its_own_callback_does_nothing() -> None:
+    calls: list[Deferred[Any]] = []
+    d: Deferred[int] = Deferred(calls.append)
+    d.addCallback(lambda r: d.cancel())
+    d.addCallback(lambda r: "went on")
+    d.callback(1)
+    assert calls == []
+    assert d.result == "went on"
+
+
+def test_canceller_is_not_called_after_the_deferred_fired() -> None:
+    calls: list[Deferred[Any]] = []
+    inner: Deferred[int] = Deferred(calls.append)
+    inner.callback(1)
+    inner.cancel()
+    assert calls == []
+
+
+# --- addTimeout --------------------------------------------------------------
+
+
+def test_addTimeout_times_out_with_TimeoutError() -> None:
+    clock = Clock()
+    d: Deferred[int] = Deferred()
+    assert d.addTimeout(5, clock) is d
+    clock.advance(4.9)
+    assert d.called is False
+    clock.advance(0.1)
+    f = failureOf(d)
+    assert f.type is TimeoutError
+    assert clock.getDelayedCalls() == []
+
+
+def test_addTimeout_fired_in_time_cancels_the_timer() -> None:
+    clock = Clock()
+    d: Deferred[int] = Deferred()
+    d.addTimeout(5, clock)
+    assert len(clock.getDelayedCalls()) == 1
+    d.callback(3)
+    assert clock.getDelayedCalls() == []
+    assert resultOf(d) == 3
+    clock.advance(10)
+    assert d.result is None
+
+
+def test_addTimeout_failed_in_time_passes_the_failure_and_cancels_the_timer() -> None:
+    clock = Clock()
+    d: Deferred[int] = Deferred()
+    d.addTimeout(5, clock)
+    d.errback(KeyError())
+    assert clock.getDelayedCalls() == []
+    assert failureOf(d).type is KeyError
+
+
+def test_addTimeout_calls_the_canceller_on_timeout() -> None:
+    clock = Clock()
+    calls: list[Deferred[Any]] = []
+    d: Deferred[int] = Deferred(calls.append)
+    d.addTimeout(1, clock)
+    clock.advance(1)
+    assert calls == [d]
+    assert failureOf(d).type is TimeoutError
+
+
+def test_addTimeout_with_a_canceller_that_fires_keeps_its_result() -> None:
+    clock = Clock()
+    d: Deferred[str] = Deferred(lambda d: d.callback("partial"))
+    d.addTimeout(1, clock)
+    clock.advance(1)
+    assert resultOf(d) == "partial"
+
+
+def test_addTimeout_custom_onTimeoutCancel_decides_the_result() -> None:
+    clock = Clock()
+    calls: list[tuple[Any, float]] = []
+
+    def onTimeoutCancel(result: Any, timeout: float) -> str:
+        calls.append((result, timeout))
+        return "gave up"
+
+    d: Deferred[str] = Deferred()
+    d.addTimeout(2.5, clock, onTimeoutCancel=onTimeoutCancel)
+    clock.advance(2.5)
+    assert resultOf(d) == "gave up"
+    [(result, timeout)] = calls
+    assert isinstance(result, Failure) and result.type is CancelledError
+    assert timeout == 2.5
+
+
+def test_addTimeout_onTimeoutCancel_is_not_called_when_in_time() -> None:
+    clock = Clock()
+    calls: list[Any] = []
+    d: Deferred[str] = Deferred()
+    d.addTimeout(1, clock, onTimeoutCancel=lambda r, t: calls.append(r))
+    d.callback("in time")
+    clock.advance(5)
+    assert calls == []
+    assert resultOf(d) == "in time"
+
+
+def test_addTimeout_manual_cancel_stays_CancelledError() -> None:
+    clock = Clock()
+    d: Deferred[int] = Deferred()
+    d.addTimeout(5, clock)
+    d.cancel()
+    assert failureOf(d).type is CancelledError
+    assert clock.getDelayedCalls() == []
+
+
+def test_addTimeout_cancels_the_deferred_being_waited_on() -> None:
+    clock = Clock()
+    innerCalls: list[Deferred[Any]] = []
+    inner: Deferred[int] = Deferred(innerCalls.append)
+    d: Deferred[int] = Deferred()
+    d.addCallback(lambda r: inner)
+    d.addTimeout(3, clock)
+    d.callback(0)
+    clock.advance(3)
+    assert innerCalls == [inner]
+    assert failureOf(d).type is TimeoutError
+
+
+# --- representation --------------------------------------------------------------
+
+
+def test_str_of_a_pending_deferred() -> None:
+    d: Deferred[int] = Deferred()
+    assert str(d) == f"<Deferred at 0x{id(d):x}>"
+    assert repr(d) == str(d)
+
+
+def test_str_shows_the_current_result() -> None:
+    d = succeed("value")
+    assert str(d) == f"<Deferred at 0x{id(d):x} current result: 'value'>"
+    assert repr(d) == str(d)
+
+
+def test_str_shows_the_deferred_waited_on() -> None:
+    inner: Deferred[int] = Deferred()
+    outer: Deferred[int] = Deferred()
+    outer.addCallback(lambda r: inner)
+    outer.callback(0)
+    expected = f"<Deferred at 0x{id(outer):x} waiting on Deferred at 0x{id(inner):x}>"
+    assert str(outer) == expected
+    assert repr(outer) == expected
+    inner.callback(1)
+    assert str(outer) == f"<Deferred at 0x{id(outer):x} current result: 1>"
+
+
+def test_str_uses_the_subclass_name() -> None:
+    class MyDeferred(Deferred[int]):
+        __slots__ = ()
+
+    d = MyDeferred()
+    assert str(d) == f"<MyDeferred at 0x{id(d):x}>"
+
+
+# --- memory ------------------------------------------------------------------
+
+
+def test_pending_deferred_is_freed_when_dropped_and_logs_nothing(
+    deferredLog: list[logging.LogRecord],
+) -> None:
+    d: Deferred[int] = Deferred()
+    d.addCallback(lambda r: r)
+    ref = weakref.ref(d)
+    del d
+    assert ref() is None
+    gc.collect()
+    assert deferredLog == []
+
+
+def test_handled_failure_leaves_no_reference_cycle() -> None:
+    gc.collect()
+    gc.disable()
+    try:
+        d: Deferred[int] = Deferred()
+        d.addCallback(lambda r: raiseValueError())
+        d.addErrback(lambda f: None)
+        d.callback(1)
+        ref = weakref.ref(d)
+        del d
+        assert ref() is None
+        assert gc.collect() == 0
+    finally:
+        gc.enable()
+
+
+def test_failure_handled_later_leaves_no_reference_cycle() -> None:
+    gc.collect()
+    gc.disable()
+    try:
+        d: Deferred[int] = Deferred()
+        d.addCallback(lambda r: raiseValueError())
+        d.callback(1)
+        d.addErrback(lambda f: None)
+        ref = weakref.ref(d)
+        del d
+        assert ref() is None
+        assert gc.collect() == 0
+    finally:
+        gc.enable()
+
+
+def test_failure_kept_by_an_errback_does_not_reference_the_callback_loop() -> None:
+    # The callback loop's own frame is left out of a callback's traceback: it
+    # references the Deferred.  (A Python callback's frame still does, through
+    # its f_back; a builtin has no frame, which shows the loop's is gone.)
+    kept: list[Failure] = []
+    d: Deferred[str] = Deferred()
+    d.addCallback(int)
+    d.addErrback(kept.append)
+    d.callback("not a number")
+    ref = weakref.ref(d)
+    del d
+    assert ref() is None
+    assert kept[0].type is ValueError
+
+
+def errbackInExceptAndHandle() -> weakref.ref[Deferred[int]]:
+    d: Deferred[int] = Deferred()
+    d.addErrback(lambda f: None)
+    try:
+        raiseValueError()
+    except ValueError:
+        d.errback()
+    return weakref.ref(d)
+
+
+def test_errback_inside_except_leaves_no_reference_cycle() -> None:
+    gc.collect()
+    gc.disable()
+    try:
+        ref = errbackInExceptAndHandle()
+        assert ref() is None
+        assert gc.collect() == 0
+    finally:
+        gc.enable()
+
+
+def test_chained_deferreds_leave_no_reference_cycle() -> None:
+    gc.collect()
+    gc.disable()
+    try:
+        inner: Deferred[int] = Deferred()
+        outer: Deferred[int] = Deferred()
+        outer.addCallback(lambda r, it: it, inner)
+        outer.callback(0)
+        inner.errback(ValueError())
+        outer.addErrback(lambda f: None)
+        refs = [weakref.ref(inner), weakref.ref(outer)]
+        del inner, outer
+        assert [r() for r in refs] == [None, None]
+        assert gc.collect() == 0
+    finally:
+        gc.enable()

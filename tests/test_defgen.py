@@ -1,0 +1,329 @@
+"""Tests for deferredGenerator and waitForDeferred, the older generator style."""
+
+from __future__ import annotations
+
+import gc
+import inspect
+import logging
+import weakref
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from deferred import (
+    Deferred,
+    deferredGenerator,
+    fail,
+    succeed,
+    waitForDeferred,
+)
+from deferred.failure import Failure
+
+Log = list[logging.LogRecord]
+
+
+def outcome(d: Deferred[Any]) -> Any:
+    """The result ``d`` has come to (a Failure for a failure), consumed."""
+    seen: list[Any] = []
+    d.addBoth(seen.append)
+    assert seen, f"{d!r} has not fired"
+    return seen[0]
+
+
+def failureOf(d: Deferred[Any], *types: type[BaseException]) -> Failure:
+    result = outcome(d)
+    assert isinstance(result, Failure), f"expected a failure, got {result!r}"
+    if types:
+        assert result.check(*types), result
+    return result
+
+
+# --- results ---------------------------------------------------------------------
+
+
+def test_generator_waits_for_a_pending_deferred_and_gets_its_result() -> None:
+    source: Deferred[int] = Deferred()
+
+    @deferredGenerator
+    def double() -> Iterator[Any]:
+        waiting = waitForDeferred(source)
+        yield waiting
+        yield waiting.getResult() * 2
+
+    d = double()
+    assert not d.called
+    source.callback(21)
+    assert outcome(d) == 42
+
+
+def test_result_is_the_last_value_yielded() -> None:
+    @deferredGenerator
+    def values() -> Iterator[Any]:
+        yield "first"
+        waiting = waitForDeferred(succeed(1))
+        yield waiting
+        waiting.getResult()
+        yield "last"
+
+    assert outcome(values()) == "last"
+
+
+def test_result_is_none_when_the_last_value_yielded_is_a_wait() -> None:
+    @deferredGenerator
+    def endsWaiting() -> Iterator[Any]:
+        yield "not this"
+        waiting = waitForDeferred(succeed(1))
+        yield waiting
+        waiting.getResult()
+
+    assert outcome(endsWaiting()) is None
+
+
+def test_result_is_none_when_nothing_is_yielded() -> None:
+    @deferredGenerator
+    def nothing() -> Iterator[Any]:
+        return
+        yield
+
+    assert outcome(nothing()) is None
+
+
+def test_a_returned_value_is_ignored_as_in_twisted() -> None:
+    @deferredGenerator
+    def returns() -> Iterator[Any]:
+        yield "yielded"
+        return "returned"  # type: ignore[return-value]
+
+    assert outcome(returns()) == "yielded"
+
+
+def test_arguments_reach_the_generator() -> None:
+    @deferredGenerator
+    def add(a: int, b: int = 0, *, c: int) -> Iterator[int]:
+        yield a + b + c
+
+    assert outcome(add(1, 2, c=3)) == 6
+
+
+def test_several_waits_in_turn_each_get_their_own_result() -> None:
+    sources: list[Deferred[int]] = [Deferred(), Deferred(), Deferred()]
+
+    @deferredGenerator
+    def collect() -> Iterator[Any]:
+        seen = []
+        for source in sources:
+            waiting = waitForDeferred(source)
+            yield waiting
+            seen.append(waiting.getResult())
+        yield seen
+
+    d = collect()
+    for i, source in enumerate(sources):
+        assert not d.called
+        source.callback(i)
+    assert outcome(d) == [0, 1, 2]
+
+
+# --- failures -------------------------------------------------------------------------
+
+
+def test_get_result_raises_the_failure_of_the_deferred() -> None:
+    error = ValueError("from the deferred")
+
+    @deferredGenerator
+    def catches() -> Iterator[Any]:
+        waiting = waitForDeferred(fail(error))
+        yield waiting
+        try:
+            waiting.getResult()
+        except ValueError as e:
+            yield e
+
+    assert outcome(catches()) is error
+
+
+def test_uncaught_failure_from_get_result_fails_the_deferred() -> None:
+    source: Deferred[int] = Deferred()
+
+    @deferredGenerator
+    def ignores() -> Iterator[Any]:
+        waiting = waitForDeferred(source)
+        yield waiting
+        waiting.getResult()
+
+    d = ignores()
+    source.errback(KeyError("missing"))
+    failureOf(d, KeyError)
+
+
+def test_exception_raised_in_the_generator_fails_the_deferred() -> None:
+    @deferredGenerator
+    def broken() -> Iterator[Any]:
+        yield 1
+        raise ZeroDivisionError("oops")
+
+    failure = failureOf(broken(), ZeroDivisionError)
+    assert "broken" in failure.getTraceback()
+
+
+def test_exception_after_resuming_fails_the_deferred() -> None:
+    source: Deferred[int] = Deferred()
+
+    @deferredGenerator
+    def brokenLater() -> Iterator[Any]:
+        waiting = waitForDeferred(source)
+        yield waiting
+        raise RuntimeError(waiting.getResult())
+
+    d = brokenLater()
+    source.callback(3)
+    assert failureOf(d, RuntimeError).value.args == (3,)
+
+
+def test_waited_on_failure_is_not_reported_as_unhandled(deferredLog: Log) -> None:
+    @deferredGenerator
+    def handles(source: Deferred[int]) -> Iterator[Any]:
+        waiting = waitForDeferred(source)
+        yield waiting
+        try:
+            waiting.getResult()
+        except ValueError:
+            yield "handled"
+
+    source: Deferred[int] = Deferred()
+    d = handles(source)
+    source.errback(ValueError())
+    assert outcome(d) == "handled"
+    assert outcome(source) is None
+    del source, d
+    gc.collect()
+    assert deferredLog == []
+
+
+# --- misuse ------------------------------------------------------------------------
+
+
+def test_yielding_a_bare_deferred_fails_with_type_error() -> None:
+    @deferredGenerator
+    def wrong() -> Iterator[Any]:
+        yield succeed(1)
+
+    failure = failureOf(wrong(), TypeError)
+    assert "waitForDeferred" in failure.getErrorMessage()
+
+
+def test_yielding_a_bare_deferred_after_resuming_fails_the_same_deferred() -> None:
+    source: Deferred[int] = Deferred()
+
+    @deferredGenerator
+    def wrongLater() -> Iterator[Any]:
+        waiting = waitForDeferred(source)
+        yield waiting
+        yield Deferred()
+
+    d = wrongLater()
+    source.callback(1)
+    failureOf(d, TypeError)
+
+
+def test_wait_for_deferred_rejects_a_non_deferred_at_the_call() -> None:
+    with pytest.raises(TypeError, match="takes a Deferred, not 42"):
+        waitForDeferred(42)  # type: ignore[arg-type]
+
+
+def test_get_result_before_the_result_arrived_raises_runtime_error() -> None:
+    source: Deferred[int] = Deferred()
+    waiting = waitForDeferred(source)
+    with pytest.raises(RuntimeError, match="yield the waitForDeferred"):
+        waiting.getResult()
+
+
+def test_decorating_a_non_generator_function_raises_type_error_when_called() -> None:
+    def notAGenerator() -> int:
+        return 3
+
+    wrapped = deferredGenerator(notAGenerator)  # type: ignore[arg-type]
+
+    with pytest.raises(TypeError, match="notAGenerator"):
+        wrapped()
+
+
+def test_decorated_function_keeps_its_name_and_signature() -> None:
+    def original(a: int, *, b: str = "x") -> Iterator[Any]:
+        """The docstring."""
+        yield a
+
+    decorated = deferredGenerator(original)
+    assert decorated.__name__ == "original"
+    assert decorated.__doc__ == "The docstring."
+    assert inspect.signature(decorated) == inspect.signature(original)
+
+
+# --- the loop -------------------------------------------------------------------------
+
+
+def test_many_already_fired_waits_do_not_recurse() -> None:
+    @deferredGenerator
+    def manyWaits() -> Iterator[Any]:
+        total = 0
+        for i in range(20_000):
+            waiting = waitForDeferred(succeed(i))
+            yield waiting
+            total += waiting.getResult()
+        yield total
+
+    assert outcome(manyWaits()) == sum(range(20_000))
+
+
+def test_many_waits_fired_later_do_not_recurse() -> None:
+    sources: list[Deferred[None]] = [Deferred() for _ in range(5_000)]
+
+    @deferredGenerator
+    def waitsInTurn() -> Iterator[Any]:
+        for source in sources:
+            waiting = waitForDeferred(source)
+            yield waiting
+            waiting.getResult()
+        yield "done"
+
+    d = waitsInTurn()
+    for source in sources:
+        source.callback(None)
+    assert outcome(d) == "done"
+
+
+def test_generator_firing_the_deferred_it_waits_on_next() -> None:
+    # Re-entrancy: the generator fires a Deferred before waiting on it.
+    source: Deferred[str] = Deferred()
+
+    @deferredGenerator
+    def firesItself() -> Iterator[Any]:
+        source.callback("self-fired")
+        waiting = waitForDeferred(source)
+        yield waiting
+        yield waiting.getResult()
+
+    assert outcome(firesItself()) == "self-fired"
+
+
+def test_finished_generator_leaves_no_reference_cycles() -> None:
+    gc.collect()
+    gc.disable()
+    try:
+
+        @deferredGenerator
+        def waits(source: Deferred[int]) -> Iterator[Any]:
+            waiting = waitForDeferred(source)
+            yield waiting
+            yield waiting.getResult()
+
+        source: Deferred[int] = Deferred()
+        d = waits(source)
+        source.callback(5)
+        refs = [weakref.ref(d), weakref.ref(source)]
+        assert outcome(d) == 5
+        del d, source
+        assert all(ref() is None for ref in refs)
+    finally:
+        gc.enable()

@@ -1,0 +1,447 @@
+"""Tests for deferred.failure: capturing, inspecting, re-raising, formatting,
+cleaning and pickling a Failure."""
+
+from __future__ import annotations
+
+import gc
+import io
+import pickle
+import sys
+import traceback
+import weakref
+from collections.abc import Generator
+from types import TracebackType
+from typing import Any
+
+import pytest
+
+from deferred import Deferred
+from deferred.failure import Failure, NoCurrentExceptionError
+
+
+class MyError(Exception):
+    pass
+
+
+class SubError(MyError):
+    pass
+
+
+def raiseValueError(message: str = "boom") -> None:
+    raise ValueError(message)
+
+
+RAISE_LINE = raiseValueError.__code__.co_firstlineno + 1
+
+
+def failureFromRaise() -> Failure:
+    try:
+        raiseValueError()
+    except ValueError:
+        return Failure()
+    raise AssertionError("not reached")
+
+
+def caught(exc: BaseException) -> BaseException:
+    """``exc`` after being raised and caught, so it carries a traceback."""
+    try:
+        raise exc
+    except BaseException as e:
+        return e
+
+
+def frameNames(tb: TracebackType | None) -> list[str]:
+    return [entry.name for entry in traceback.extract_tb(tb)]
+
+
+# --- construction -------------------------------------------------------------
+
+
+def test_failure_without_argument_captures_the_exception_being_handled() -> None:
+    try:
+        raiseValueError("handled")
+    except ValueError as e:
+        f = Failure()
+        assert f.value is e
+        assert f.type is ValueError
+        assert f.tb is sys.exc_info()[2]
+    assert "raiseValueError" in frameNames(f.tb)
+
+
+def test_failure_without_argument_outside_except_raises() -> None:
+    with pytest.raises(NoCurrentExceptionError):
+        Failure()
+
+
+def test_NoCurrentExceptionError_is_an_Exception() -> None:
+    assert issubclass(NoCurrentExceptionError, Exception)
+
+
+def test_failure_from_raised_exception_takes_its_traceback() -> None:
+    exc = caught(ValueError("x"))
+    f = Failure(exc)
+    assert f.value is exc
+    assert f.type is ValueError
+    assert f.tb is exc.__traceback__
+    assert f.tb is not None
+
+
+def test_failure_from_unraised_exception_has_no_traceback() -> None:
+    exc = KeyError("k")
+    f = Failure(exc)
+    assert f.value is exc
+    assert f.type is KeyError
+    assert f.tb is None
+    assert f.frames == []
+
+
+def test_failure_from_exception_and_explicit_traceback() -> None:
+    other = caught(RuntimeError("elsewhere"))
+    exc = ValueError("v")
+    f = Failure(exc, exc_tb=other.__traceback__)
+    assert f.value is exc
+    assert f.tb is other.__traceback__
+
+
+def test_failure_from_value_type_traceback_triple() -> None:
+    try:
+        raiseValueError()
+    except ValueError:
+        excType, excValue, excTb = sys.exc_info()
+    assert excValue is not None
+    f = Failure(excValue, excType, excTb)
+    assert (f.value, f.type, f.tb) == (excValue, excType, excTb)
+    assert f.frames[-1][0] == "raiseValueError"
+
+
+def test_failure_of_a_failure_copies_it() -> None:
+    original = failureFromRaise()
+    copy = Failure(original)
+    assert copy is not original
+    assert (copy.value, copy.type, copy.tb) == (
+        original.value,
+        original.type,
+        original.tb,
+    )
+
+
+@pytest.mark.parametrize("notAnException", [3, "oops", object(), ValueError])
+def test_failure_of_a_non_exception_raises_TypeError(notAnException: object) -> None:
+    with pytest.raises(TypeError):
+        Failure(notAnException)  # type: ignore[arg-type]
+
+
+# --- inspecting ------------------------------------------------------------------
+
+
+def test_check_matches_the_class_itself() -> None:
+    f = Failure(MyError())
+    assert f.check(MyError) is MyError
+
+
+def test_check_matches_a_base_class() -> None:
+    f = Failure(SubError())
+    assert f.check(MyError) is MyError
+    assert f.check(Exception) is Exception
+
+
+def test_check_returns_the_first_match_among_several() -> None:
+    f = Failure(SubError())
+    assert f.check(KeyError, SubError, MyError) is SubError
+
+
+def test_check_returns_None_when_nothing_matches() -> None:
+    f = Failure(MyError())
+    assert f.check(KeyError, SubError) is None
+    assert f.check() is None
+
+
+def test_check_matches_fully_qualified_names() -> None:
+    f = Failure(SubError())
+    subName = f"{SubError.__module__}.{SubError.__qualname__}"
+    baseName = f"{MyError.__module__}.{MyError.__qualname__}"
+    assert f.check(subName) == subName
+    assert f.check("builtins.Exception") == "builtins.Exception"
+    assert f.check(KeyError, baseName) == baseName
+
+
+def test_check_with_unmatched_name_returns_None() -> None:
+    f = Failure(ValueError())
+    assert f.check("builtins.KeyError", "ValueError") is None
+
+
+def test_trap_returns_the_matching_type() -> None:
+    f = Failure(SubError())
+    assert f.trap(KeyError, MyError) is MyError
+
+
+def test_trap_reraises_the_failure_when_nothing_matches() -> None:
+    f = failureFromRaise()
+    with pytest.raises(ValueError) as info:
+        f.trap(KeyError, "builtins.TypeError")
+    assert info.value is f.value
+    assert "raiseValueError" in frameNames(info.value.__traceback__)
+
+
+def test_trap_in_an_errback_passes_the_same_error_down_the_chain() -> None:
+    exc = ValueError("passed on")
+    seen: list[BaseException] = []
+    d: Deferred[None] = Deferred()
+    d.addErrback(lambda f: f.trap(KeyError))
+    d.addErrback(lambda f: seen.append(f.value))
+    d.errback(exc)
+    assert seen == [exc]
+
+
+def test_getErrorMessage_is_the_exception_text() -> None:
+    assert Failure(ValueError("bad value")).getErrorMessage() == "bad value"
+    assert Failure(KeyError("k")).getErrorMessage() == "'k'"
+
+
+def test_getErrorMessage_of_unprintable_exception_does_not_raise() -> None:
+    class Unprintable(Exception):
+        def __str__(self) -> str:
+            raise RuntimeError("no")
+
+    message = Failure(Unprintable()).getErrorMessage()
+    assert "Unprintable" in message
+
+
+def test_frames_describe_the_traceback_innermost_last() -> None:
+    f = failureFromRaise()
+    names = [frame[0] for frame in f.frames]
+    assert names == ["failureFromRaise", "raiseValueError"]
+    _, filename, lineno, localVars, globalVars = f.frames[-1]
+    assert filename == __file__
+    assert lineno == RAISE_LINE
+    assert not localVars and not globalVars
+
+
+def test_frames_are_not_computed_when_the_failure_is_created() -> None:
+    f = failureFromRaise()
+    assert f._frames is None
+    frames = f.frames
+    assert f._frames is frames
+    assert f.frames is frames
+
+
+def test_parents_are_the_qualified_names_of_the_type_and_its_bases() -> None:
+    f = Failure(SubError())
+    assert f._parents is None
+    assert f.parents == [
+        f"{SubError.__module__}.SubError",
+        f"{MyError.__module__}.MyError",
+        "builtins.Exception",
+        "builtins.BaseException",
+        "builtins.object",
+    ]
+
+
+# --- formatting ------------------------------------------------------------------
+
+
+def printedBy(f: Failure) -> str:
+    out = io.StringIO()
+    f.printTraceback(out)
+    return out.getvalue()
+
+
+def test_getTraceback_shows_where_the_error_was_raised() -> None:
+    text = failureFromRaise().getTraceback()
+    assert text.startswith("Traceback (most recent call last):\n")
+    assert "in raiseValueError" in text
+    assert f"line {RAISE_LINE}" in text
+    assert "raise ValueError(message)" in text
+    assert text.endswith("ValueError: boom\n")
+
+
+def test_getTraceback_does_not_show_where_it_is_called() -> None:
+    def tracebackGetter(f: Failure) -> str:
+        return f.getTraceback()
+
+    text = tracebackGetter(failureFromRaise())
+    assert "raiseValueError" in text
+    assert "tracebackGetter" not in text
+    assert "test_getTraceback_does_not_show_where_it_is_called" not in text
+
+
+def test_printTraceback_writes_the_original_traceback_to_the_file() -> None:
+    f = failureFromRaise()
+    text = printedBy(f)
+    assert text == f.getTraceback()
+    assert "in raiseValueError" in text
+    assert f"line {RAISE_LINE}" in text
+    assert "printedBy" not in text
+
+
+def test_printTraceback_defaults_to_stderr(capsys: pytest.CaptureFixture[str]) -> None:
+    f = failureFromRaise()
+    f.printTraceback()
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err == f.getTraceback()
+
+
+def test_getTraceback_of_a_failure_without_frames_names_the_error() -> None:
+    text = Failure(KeyError("missing")).getTraceback()
+    assert "KeyError: 'missing'" in text
+
+
+# --- re-raising ------------------------------------------------------------------
+
+
+def test_raiseException_raises_the_original_exception_and_traceback() -> None:
+    f = failureFromRaise()
+
+    def reRaiser() -> None:
+        f.raiseException()
+
+    with pytest.raises(ValueError) as info:
+        reRaiser()
+    assert info.value is f.value
+    names = frameNames(info.value.__traceback__)
+    # The new frames come first; the original ones are still there after them.
+    assert names[-2:] == ["failureFromRaise", "raiseValueError"]
+
+
+def test_throwExceptionIntoGenerator_returns_what_the_generator_yields() -> None:
+    f = failureFromRaise()
+    seen: list[tuple[BaseException, list[str]]] = []
+
+    def gen() -> Generator[str, None, None]:
+        try:
+            yield "first"
+        except ValueError as e:
+            seen.append((e, frameNames(e.__traceback__)))
+            yield "handled"
+
+    g = gen()
+    assert next(g) == "first"
+    assert f.throwExceptionIntoGenerator(g) == "handled"
+    [(exc, names)] = seen
+    assert exc is f.value
+    assert "raiseValueError" in names
+
+
+def test_throwExceptionIntoGenerator_propagates_when_not_caught() -> None:
+    f = Failure(MyError("uncaught"))
+
+    def gen() -> Generator[int, None, None]:
+        yield 1
+
+    g = gen()
+    next(g)
+    with pytest.raises(MyError) as info:
+        f.throwExceptionIntoGenerator(g)
+    assert info.value is f.value
+
+
+# --- cleaning --------------------------------------------------------------------
+
+
+class Marker:
+    pass
+
+
+def raiseHoldingMarker(marker: Marker) -> None:
+    local = marker  # referenced only from this frame
+    raise ValueError(repr(local))
+
+
+def test_cleanFailure_drops_the_frames_and_what_they_reference() -> None:
+    marker = Marker()
+    ref = weakref.ref(marker)
+    try:
+        raiseHoldingMarker(marker)
+    except ValueError:
+        f = Failure()
+    del marker
+    assert ref() is not None  # the traceback keeps the frame alive
+    f.cleanFailure()
+    assert ref() is None
+    assert f.tb is None
+    assert f.value.__traceback__ is None
+
+
+def test_uncleaned_failure_keeps_its_frames_alive() -> None:
+    # The counterpart of the test above: without cleanFailure the frame's
+    # locals stay reachable, even after a full collection.
+    marker = Marker()
+    ref = weakref.ref(marker)
+    try:
+        raiseHoldingMarker(marker)
+    except ValueError:
+        f = Failure()
+    del marker
+    gc.collect()
+    assert ref() is not None
+    assert f.tb is not None
+
+
+def test_cleanFailure_keeps_the_traceback_text() -> None:
+    f = failureFromRaise()
+    before = f.getTraceback()
+    f.cleanFailure()
+    assert f.getTraceback() == before
+    assert [frame[0] for frame in f.frames] == ["failureFromRaise", "raiseValueError"]
+
+
+def test_cleanFailure_twice_is_harmless() -> None:
+    f = failureFromRaise()
+    f.cleanFailure()
+    f.cleanFailure()
+    assert "raiseValueError" in f.getTraceback()
+
+
+def test_cleaned_failure_still_raises_its_exception() -> None:
+    f = failureFromRaise()
+    f.cleanFailure()
+    with pytest.raises(ValueError) as info:
+        f.raiseException()
+    assert info.value is f.value
+
+
+# --- pickling --------------------------------------------------------------------
+
+
+def roundTrip(f: Failure) -> Any:
+    return pickle.loads(pickle.dumps(f))
+
+
+def test_pickled_failure_keeps_type_value_and_message() -> None:
+    copy = roundTrip(failureFromRaise())
+    assert copy.type is ValueError
+    assert isinstance(copy.value, ValueError)
+    assert copy.getErrorMessage() == "boom"
+    assert copy.check(ValueError) is ValueError
+    assert copy.check("builtins.Exception") == "builtins.Exception"
+
+
+def test_pickled_failure_carries_its_traceback_as_text() -> None:
+    f = failureFromRaise()
+    copy = roundTrip(f)
+    assert copy.tb is None
+    text = copy.getTraceback()
+    assert "in raiseValueError" in text
+    assert f"line {RAISE_LINE}" in text
+    assert text == f.getTraceback()
+
+
+def test_pickled_failure_with_captured_variables_holds_only_text() -> None:
+    try:
+        raiseHoldingMarker(Marker())
+    except ValueError:
+        f = Failure(captureVars=True)
+    copy = roundTrip(f)
+    for _name, _file, _line, localVars, globalVars in copy.frames:
+        for _key, value in localVars + globalVars:
+            assert isinstance(value, str)
+    assert "raiseHoldingMarker" in copy.getTraceback(detail="verbose")
+
+
+def test_pickling_does_not_change_the_original() -> None:
+    f = failureFromRaise()
+    tb = f.tb
+    pickle.dumps(f)
+    assert f.tb is tb
+    assert f.value.__traceback__ is not None

@@ -1,0 +1,366 @@
+"""Tests for unhandled-error reporting: a Deferred dropped while it rests on a
+Failure reports it exactly once on the "deferred" logger; a handled one never.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+from collections.abc import Coroutine, Generator
+from typing import Any
+
+import pytest
+
+from deferred import Deferred, Failure, fail, succeed
+
+UNHANDLED = "Unhandled error in Deferred:"
+
+Log = list[logging.LogRecord]
+
+
+class Boom(Exception):
+    pass
+
+
+def raiseBoom(exc: BaseException) -> Any:
+    raise exc
+
+
+def unhandled(records: Log) -> Log:
+    return [r for r in records if r.getMessage().startswith(UNHANDLED)]
+
+
+def failedByCallback(exc: BaseException) -> Deferred[int]:
+    d: Deferred[int] = Deferred()
+    d.addCallback(lambda r: raiseBoom(exc))
+    d.callback(1)
+    return d
+
+
+# --- what is reported, and how ----------------------------------------------
+
+
+def test_dropped_deferred_with_failure_from_callback_is_reported_at_once(
+    deferredLog: Log,
+) -> None:
+    exc = Boom("from callback")
+    d = failedByCallback(exc)
+    assert deferredLog == []
+    del d  # no gc.collect(): reference counting reports it
+    [record] = deferredLog
+    assert record.name == "deferred"
+    assert record.levelno == logging.ERROR
+    assert record.getMessage().startswith(UNHANDLED)
+
+
+def test_report_carries_the_exception_and_the_failure(deferredLog: Log) -> None:
+    exc = Boom("carried")
+    d = failedByCallback(exc)
+    del d
+    [record] = deferredLog
+    assert record.exc_info is not None
+    assert record.exc_info[0] is Boom
+    assert record.exc_info[1] is exc
+    failure = record.failure  # type: ignore[attr-defined]
+    assert isinstance(failure, Failure)
+    assert failure.value is exc
+
+
+def test_report_text_contains_the_original_traceback(deferredLog: Log) -> None:
+    d = failedByCallback(Boom("formatted"))
+    del d
+    [record] = deferredLog
+    text = logging.Formatter().format(record)
+    assert text.startswith(UNHANDLED)
+    assert "in raiseBoom" in text
+    assert "Boom: formatted" in text
+
+
+def test_unhandled_error_is_reported_exactly_once(deferredLog: Log) -> None:
+    d = failedByCallback(Boom())
+    del d
+    gc.collect()
+    gc.collect()
+    assert len(deferredLog) == 1
+
+
+def errbackInExcept(exc: BaseException) -> None:
+    d: Deferred[int] = Deferred()
+    try:
+        raise exc
+    except Boom:
+        d.errback()
+
+
+def test_errback_in_except_is_reported_when_the_function_returns(
+    deferredLog: Log,
+) -> None:
+    exc = Boom("in except")
+    errbackInExcept(exc)
+    [record] = deferredLog  # no gc.collect() needed
+    assert record.exc_info is not None and record.exc_info[1] is exc
+    assert "in errbackInExcept" in logging.Formatter().format(record)
+
+
+def test_errback_with_an_exception_instance_is_reported(deferredLog: Log) -> None:
+    exc = Boom("instance")
+    d: Deferred[int] = Deferred()
+    d.errback(exc)
+    del d
+    [record] = unhandled(deferredLog)
+    assert record.failure.value is exc  # type: ignore[attr-defined]
+
+
+def test_dropped_fail_result_is_reported(deferredLog: Log) -> None:
+    d = fail(Boom("fail()"))
+    del d
+    assert len(unhandled(deferredLog)) == 1
+
+
+def test_dropped_cancelled_deferred_is_reported(deferredLog: Log) -> None:
+    d: Deferred[int] = Deferred()
+    d.cancel()
+    del d
+    [record] = unhandled(deferredLog)
+    assert record.failure.type.__name__ == "CancelledError"  # type: ignore[attr-defined]
+
+
+def test_errback_that_raises_again_reports_the_new_error(deferredLog: Log) -> None:
+    second = Boom("second")
+    d: Deferred[int] = Deferred()
+    d.addErrback(lambda f: raiseBoom(second))
+    d.errback(Boom("first"))
+    del d
+    [record] = deferredLog
+    assert record.exc_info is not None and record.exc_info[1] is second
+
+
+def test_unmatched_trap_reports_the_original_error(deferredLog: Log) -> None:
+    exc = Boom("not trapped")
+    d: Deferred[int] = Deferred()
+    d.addErrback(lambda f: f.trap(KeyError))
+    d.errback(exc)
+    del d
+    [record] = deferredLog
+    assert record.exc_info is not None and record.exc_info[1] is exc
+
+
+def test_failure_through_a_returned_deferred_is_reported_once(
+    deferredLog: Log,
+) -> None:
+    exc = Boom("inner")
+    inner: Deferred[int] = Deferred()
+    outer: Deferred[int] = Deferred()
+    outer.addCallback(lambda r, it: it, inner)
+    outer.callback(0)
+    inner.errback(exc)
+    del inner
+    assert deferredLog == []  # the outer Deferred took the failure over
+    del outer
+    [record] = deferredLog
+    assert record.exc_info is not None and record.exc_info[1] is exc
+
+
+def test_deferred_in_a_reference_cycle_is_reported_by_the_collector(
+    deferredLog: Log,
+) -> None:
+    d: Deferred[int] = Deferred()
+    exc = Boom("cycle")
+    exc.deferred = d  # type: ignore[attr-defined]  # d -> failure -> exc -> d
+    d.errback(exc)
+    del d, exc
+    assert deferredLog == []  # only the collector can find it
+    gc.collect()
+    [record] = unhandled(deferredLog)
+    assert "Boom: cycle" in logging.Formatter().format(record)
+
+
+def makeHere() -> Deferred[int]:
+    return Deferred()
+
+
+def errbackHere(d: Deferred[int]) -> None:
+    d.errback(Boom("debug"))
+
+
+@pytest.mark.usefixtures("debugging")
+def test_debug_mode_adds_creation_and_invocation_stacks(deferredLog: Log) -> None:
+    d = makeHere()
+    errbackHere(d)
+    del d
+    [record] = deferredLog
+    message = record.getMessage()
+    assert message.startswith(UNHANDLED)
+    lines = message.splitlines()
+    assert any(line.startswith(" C:") and "in makeHere" in line for line in lines)
+    assert any(line.startswith(" I:") and "in errbackHere" in line for line in lines)
+
+
+def test_without_debug_mode_the_message_has_no_stacks(deferredLog: Log) -> None:
+    d = makeHere()
+    errbackHere(d)
+    del d
+    [record] = deferredLog
+    assert "makeHere" not in record.getMessage()
+    assert " C:" not in record.getMessage()
+
+
+# --- what is never reported ------------------------------------------------
+
+
+def test_errback_that_recovers_is_not_reported(deferredLog: Log) -> None:
+    d = failedByCallback(Boom())
+    d.addErrback(lambda f: None)
+    del d
+    gc.collect()
+    assert deferredLog == []
+
+
+def test_errback_added_after_the_failure_is_not_reported(deferredLog: Log) -> None:
+    d = failedByCallback(Boom())
+    d.addCallback(lambda r: "skipped")
+    d.addErrback(lambda f: "handled late")
+    del d
+    gc.collect()
+    assert deferredLog == []
+
+
+def test_matching_trap_is_not_reported(deferredLog: Log) -> None:
+    d = fail(Boom())
+    d.addErrback(lambda f: f.trap(Boom))
+    del d
+    gc.collect()
+    assert deferredLog == []
+
+
+def test_failure_handled_by_the_outer_deferred_is_not_reported(
+    deferredLog: Log,
+) -> None:
+    inner = fail(Boom("inner"))
+    outer: Deferred[int] = Deferred()
+    outer.addCallback(lambda r, it: it, inner)
+    outer.addErrback(lambda f: "handled")
+    outer.callback(0)
+    del inner, outer
+    gc.collect()
+    assert deferredLog == []
+
+
+def test_failure_passed_on_by_chainDeferred_and_handled_is_not_reported(
+    deferredLog: Log,
+) -> None:
+    source: Deferred[int] = Deferred()
+    target: Deferred[int] = Deferred()
+    source.chainDeferred(target)
+    target.addErrback(lambda f: None)
+    source.errback(Boom())
+    del source, target
+    gc.collect()
+    assert deferredLog == []
+
+
+def drive(coro: Coroutine[Any, Any, Any]) -> Any:
+    """Run a coroutine that never has to wait; return its result."""
+    with pytest.raises(StopIteration) as info:
+        coro.send(None)
+    return info.value.value
+
+
+def test_awaited_failure_is_not_reported(deferredLog: Log) -> None:
+    d = fail(Boom("awaited"))
+
+    async def awaiter(d: Deferred[int]) -> str:
+        try:
+            await d
+        except Boom:
+            return "caught"
+        return "not raised"
+
+    assert drive(awaiter(d)) == "caught"
+    del d
+    gc.collect()
+    assert deferredLog == []
+
+
+def test_failure_raised_through_an_await_is_not_reported(deferredLog: Log) -> None:
+    d = fail(Boom("propagated"))
+
+    async def awaiter(d: Deferred[int]) -> None:
+        await d
+
+    with pytest.raises(Boom):
+        awaiter(d).send(None)
+    del d
+    gc.collect()
+    assert deferredLog == []
+
+
+def test_awaited_pending_deferred_that_fails_is_not_reported(
+    deferredLog: Log,
+) -> None:
+    pytest.importorskip("deferred._coroutines")
+    d: Deferred[int] = Deferred()
+
+    async def awaiter(d: Deferred[int]) -> str:
+        try:
+            await d
+        except Boom:
+            return "caught"
+        return "not raised"
+
+    result = Deferred.fromCoroutine(awaiter(d))
+    assert result.called is False
+    d.errback(Boom("later"))
+    assert result.result == "caught"
+    del d, result
+    gc.collect()
+    assert deferredLog == []
+
+
+def test_failure_yielded_from_is_not_reported(deferredLog: Log) -> None:
+    d = fail(Boom("yielded"))
+
+    def gen(d: Deferred[int]) -> Generator[Any, Any, str]:
+        try:
+            yield from d
+        except Boom:
+            return "caught"
+        return "not raised"
+
+    with pytest.raises(StopIteration) as info:
+        next(gen(d))
+    assert info.value.value == "caught"
+    del d
+    gc.collect()
+    assert deferredLog == []
+
+
+def test_successful_deferreds_report_nothing(deferredLog: Log) -> None:
+    d = succeed(1)
+    d.addCallback(lambda r: r + 1)
+    pending: Deferred[int] = Deferred()
+    del d, pending
+    gc.collect()
+    assert deferredLog == []
+
+
+def test_normal_operation_logs_nothing_at_warning_or_above(
+    deferredLog: Log, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING)
+    inner: Deferred[int] = Deferred()
+    outer: Deferred[int] = Deferred()
+    outer.addCallback(lambda r, it: it, inner)
+    outer.addErrback(lambda f: f.trap(Boom))
+    outer.callback(0)
+    inner.errback(Boom())
+    cancelled: Deferred[int] = Deferred()
+    cancelled.cancel()
+    cancelled.addErrback(lambda f: None)
+    paused = succeed(1)
+    paused.pause()
+    paused.unpause()
+    del inner, outer, cancelled, paused
+    gc.collect()
+    assert deferredLog == []
+    assert [r for r in caplog.records if r.levelno >= logging.WARNING] == []
