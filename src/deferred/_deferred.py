@@ -339,16 +339,21 @@ class Deferred(Awaitable[_T], Generic[_T]):
         return self
 
     def _runNow(
-        self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+        self,
+        fn: Callable[..., Any],
+        args: tuple[Any, ...] | None,
+        kwargs: Mapping[str, Any] | None,
     ) -> None:
-        # The fast path for a function added to a fired, idle Deferred (as in
-        # ``succeed(x).addCallback(f)``): call it at once.  Outcomes that need
-        # the loop's care -- a Deferred to chain, a failure to track, callbacks
-        # the function added meanwhile -- are handed to the loop.
+        # The fast path for the only function to run on a fired, idle Deferred
+        # (as in ``succeed(x).addCallback(f)``): call it at once.  Outcomes
+        # that need the loop's care -- a Deferred to chain, a failure to track,
+        # callbacks the function added meanwhile -- are handed to the loop.
         self._runningCallbacks = True
         try:
-            if args or kwargs:
-                result = fn(self.result, *args, **kwargs)
+            if kwargs:
+                result = fn(self.result, *(args or ()), **kwargs)
+            elif args:
+                result = fn(self.result, *args)
             else:
                 result = fn(self.result)
         except BaseException as e:
@@ -445,7 +450,16 @@ class Deferred(Awaitable[_T], Generic[_T]):
         if self.debug:
             self._recordInvoker()
         self.result = result
-        if self._callbacks or isinstance(result, Failure):
+        cbs = self._callbacks
+        if len(cbs) == 4 and not self.paused:
+            # A single callback (a queue getter, a lock waiter, a generator
+            # waiting on us...): call it without the loop's machinery.
+            fn = cbs[1] if type(result) in _FAILURE_TYPES else cbs[0]
+            if fn is not None and fn is not _CONTINUE:
+                self._callbacks = _EMPTY
+                self._runNow(fn, cbs[2], cbs[3])
+                return
+        if cbs or type(result) in _FAILURE_TYPES:
             self._runCallbacks()
 
     def errback(self, fail: Failure | BaseException | None = None) -> None:
