@@ -1,9 +1,12 @@
 """Twisted's Deferred, standalone: typed, fast, and at home on asyncio.
 
 The public API of ``twisted.internet.defer``: swap the import and code written
-for Twisted runs unchanged.
+for Twisted runs unchanged.  The manual clock lives in :mod:`deferred.clock`,
+the filesystem lock in :mod:`deferred.lockfile`, and test helpers (with a
+pytest plugin) in :mod:`deferred.testing`.
 """
 
+# The Deferred and the helpers that make or fire one.
 from ._debug import DebugInfo as DebugInfo
 from ._deferred import Deferred as Deferred
 from ._deferred import getDebugging as getDebugging
@@ -20,32 +23,68 @@ from ._functions import succeed as succeed
 from ._functions import timeout as timeout
 from .failure import Failure as Failure
 
-# Each area's exports (kept in separate blocks so they can grow independently).
-# exports: combinators
-# exports: generators and coroutines
-# exports: concurrency primitives
-# exports: clock
+# Waiting for several Deferreds at once.
+from ._combinators import FAILURE as FAILURE
+from ._combinators import SUCCESS as SUCCESS
+from ._combinators import DeferredList as DeferredList
+from ._combinators import FailureGroup as FailureGroup
+from ._combinators import FirstError as FirstError
+from ._combinators import gatherResults as gatherResults
+from ._combinators import race as race
 
-#: ``DeferredList`` result entries: ``(SUCCESS, value)`` or ``(FAILURE, failure)``.
-SUCCESS = True
-FAILURE = False
+# Generators, coroutines and asyncio.
+from ._coroutines import NotACoroutineError as NotACoroutineError
+from ._coroutines import ensureDeferred as ensureDeferred
+from ._defgen import deferredGenerator as deferredGenerator
+from ._defgen import waitForDeferred as waitForDeferred
+from ._inline import inlineCallbacks as inlineCallbacks
+from ._inline import returnValue as returnValue
+from ._react import react as react
+
+# Concurrency primitives.
+from ._fslock import AlreadyTryingToLockError as AlreadyTryingToLockError
+from ._fslock import DeferredFilesystemLock as DeferredFilesystemLock
+from ._primitives import DeferredLock as DeferredLock
+from ._primitives import DeferredSemaphore as DeferredSemaphore
+from ._queue import DeferredQueue as DeferredQueue
+from ._queue import QueueOverflow as QueueOverflow
+from ._queue import QueueUnderflow as QueueUnderflow
 
 __all__ = [
     "FAILURE",
     "SUCCESS",
     "AlreadyCalledError",
+    "AlreadyTryingToLockError",
     "CancelledError",
     "DebugInfo",
     "Deferred",
+    "DeferredFilesystemLock",
+    "DeferredList",
+    "DeferredLock",
+    "DeferredQueue",
+    "DeferredSemaphore",
     "Failure",
+    "FailureGroup",
+    "FirstError",
+    "NotACoroutineError",
+    "QueueOverflow",
+    "QueueUnderflow",
     "TimeoutError",
+    "deferredGenerator",
+    "ensureDeferred",
     "execute",
     "fail",
+    "gatherResults",
     "getDebugging",
+    "inlineCallbacks",
     "logError",
     "maybeDeferred",
     "passthru",
+    "race",
+    "react",
+    "returnValue",
     "setDebugging",
     "succeed",
     "timeout",
+    "waitForDeferred",
 ]

@@ -1,0 +1,194 @@
+"""A first-in first-out queue whose ``get()`` returns a Deferred."""
+
+from __future__ import annotations
+
+__all__ = ["DeferredQueue", "QueueOverflow", "QueueStatistics", "QueueUnderflow"]
+
+from collections import deque
+from operator import index
+from typing import TYPE_CHECKING, TypeVar
+
+from ._deferred import _NO_RESULT, Deferred
+from ._primitives import _Statistics, _WaitQueue
+
+if TYPE_CHECKING:
+    from typing import Any
+
+_T = TypeVar("_T")
+_Q = TypeVar("_Q", bound="DeferredQueue[Any]")
+
+
+class QueueOverflow(Exception):
+    """``put()`` on a :class:`DeferredQueue` that already holds ``size``
+    objects and has nobody waiting for one."""
+
+
+class QueueUnderflow(Exception):
+    """``get()`` on an empty :class:`DeferredQueue` that already has
+    ``backlog`` getters waiting."""
+
+
+class QueueStatistics(_Statistics):
+    """What :meth:`DeferredQueue.statistics` reports."""
+
+    __slots__ = ("backlog", "pending", "size", "waiting")
+    _fields = ("pending", "waiting", "size", "backlog")
+
+    #: Objects stored, waiting for a ``get()``.
+    pending: int
+    #: ``get()`` calls waiting for an object.
+    waiting: int
+    #: The most objects that may be stored (``None``: no limit).
+    size: int | None
+    #: The most ``get()`` calls that may wait (``None``: no limit).
+    backlog: int | None
+
+    def __init__(
+        self, pending: int, waiting: int, size: int | None, backlog: int | None
+    ) -> None:
+        super().__init__(pending, waiting, size, backlog)
+
+
+def _limit(value: int | None, name: str) -> int | None:
+    if value is None:
+        return None
+    value = index(value)
+    if value < 0:
+        raise ValueError(f"{name} must be None or >= 0, not {value}")
+    return value
+
+
+class DeferredQueue(_WaitQueue[_T]):
+    """A queue of objects for code built on Deferreds.
+
+    ``put(obj)`` gives ``obj`` to the oldest waiting ``get()``, or stores it;
+    ``get()`` returns a Deferred that fires with the oldest stored object, at
+    once if there is one.  ``size`` bounds how many objects may be stored
+    (:class:`QueueOverflow` beyond it) and ``backlog`` how many getters may
+    wait (:class:`QueueUnderflow` beyond it); ``None`` means no bound.
+
+    Cancelling a waiting ``get()`` withdraws it; an object is never given to a
+    cancelled getter, so nothing put is ever lost.  ``async for item in
+    queue`` gets objects one after another, forever: the queue has no end,
+    so leave the loop with ``break`` (or ``return``).
+
+    Differences from Twisted's: ``pending`` and ``waiting`` are read-only
+    snapshots (lists), bad ``size``/``backlog`` values raise at once, instances
+    have ``__slots__``, and ``get()``/``put()`` cost O(1) however long the
+    queue.  A ``put()`` made by a getter's callback while another ``put()``
+    is delivering is stored for a moment and delivered by that outer call,
+    in order, so long cascades of puts never recurse; while that happens,
+    objects promised to waiting getters count neither against ``size`` nor
+    (their getters) against ``backlog``.
+    """
+
+    __slots__ = ("_delivering", "_pending", "backlog", "size")
+
+    #: The most objects that may be stored (``None``: no limit).
+    size: int | None
+    #: The most ``get()`` calls that may wait (``None``: no limit).
+    backlog: int | None
+    _pending: deque[_T]
+    #: True while put() is firing getters, lower down the stack.
+    _delivering: bool
+
+    def __init__(self, size: int | None = None, backlog: int | None = None) -> None:
+        super().__init__()
+        self.size = _limit(size, "size")
+        self.backlog = _limit(backlog, "backlog")
+        self._pending = deque()
+        self._delivering = False
+
+    @property
+    def pending(self) -> list[_T]:
+        """The objects stored, oldest first (a snapshot)."""
+        return list(self._pending)
+
+    def put(self, obj: _T) -> None:
+        """Give ``obj`` to the oldest waiting getter, or store it.
+
+        Raises :class:`QueueOverflow` (and stores nothing) if nobody waits and
+        ``size`` objects are stored already.
+        """
+        if self._delivering:
+            # A getter's callback put this while put() lower down the stack
+            # is delivering: store it, and that loop hands it on in order.
+            # Stored objects already promised to live getters do not count.
+            live = len(self._waiters) - self._dead
+        else:
+            waiters = self._waiters
+            while waiters:
+                d = waiters.popleft()
+                if d.result is _NO_RESULT:
+                    self._delivering = True
+                    try:
+                        d.callback(obj)
+                        if self._pending:
+                            self._handOn()
+                    finally:
+                        self._delivering = False
+                    return
+                if self._dead:
+                    self._dead -= 1
+            live = 0
+        size = self.size
+        if size is not None and len(self._pending) - live >= size:
+            raise QueueOverflow(
+                f"{self!r} is full: it holds {size} objects and nobody waits"
+            )
+        self._pending.append(obj)
+
+    def _handOn(self) -> None:
+        # Give objects stored during a delivery to the getters waiting.
+        pending, waiters = self._pending, self._waiters
+        while pending and waiters:
+            d = waiters.popleft()
+            if d.result is _NO_RESULT:
+                d.callback(pending.popleft())
+            elif self._dead:
+                self._dead -= 1
+
+    def get(self) -> Deferred[_T]:
+        """A Deferred that fires with the next object.
+
+        It fires at once if an object is stored; otherwise it waits behind the
+        earlier getters (cancel it to withdraw).  Raises
+        :class:`QueueUnderflow` if ``backlog`` getters wait already.
+        """
+        pending = self._pending
+        # While delivering, stored objects may be promised to earlier getters.
+        if pending and (not self._delivering or len(self._waiters) == self._dead):
+            d: Deferred[_T] = Deferred()
+            d.result = pending.popleft()
+            return d
+        backlog = self.backlog
+        if (
+            backlog is not None
+            # Getters already promised a stored object do not count.
+            and len(self._waiters) - self._dead - len(pending) >= backlog
+        ):
+            raise QueueUnderflow(
+                f"{self!r} already has {backlog} getters waiting for objects"
+            )
+        d = Deferred(self._canceller)
+        self._waiters.append(d)
+        return d
+
+    def statistics(self) -> QueueStatistics:
+        """How the queue stands: objects stored, getters waiting, bounds."""
+        return QueueStatistics(
+            len(self._pending), self._liveCount(), self.size, self.backlog
+        )
+
+    def __aiter__(self: _Q) -> _Q:
+        return self
+
+    def __anext__(self) -> Deferred[_T]:
+        """The next object (``get()``); the iteration never ends by itself."""
+        return self.get()
+
+    def __repr__(self) -> str:
+        return (
+            f"<DeferredQueue at 0x{id(self):x} {len(self._pending)} pending, "
+            f"{self._liveCount()} waiting>"
+        )
