@@ -284,6 +284,11 @@ def _memory_callback(future: asyncio.Future[Any]) -> None:
     pass
 
 
+MEMORY_EQUIVALENT = (
+    "a pending `loop.create_future()` with one `add_done_callback` (loop not running)"
+)
+
+
 def pending_with_callback(loop: Loop) -> Any:
     """One pending Future with one done callback (a plain function)."""
     fut = loop.create_future()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from benchmarks.catalog import NO_EQUIVALENT, Row
+from benchmarks.catalog import NO_EQUIVALENT, OPERATION, Row
 
 Result = Mapping[str, Any]
 Results = Mapping[str, Mapping[str, Result]]
@@ -181,3 +181,30 @@ def summary(rows: Sequence[Row], results: Results) -> str:
         f"deferred: {met} rows meet their targets, {missed} miss, "
         f"{unknown} cannot be compared, {not_available} n/a"
     )
+
+
+def catalog_table(rows: Sequence[Row], equivalents: Mapping[str, str]) -> str:
+    """Markdown description of the rows (``--list``): what each one measures."""
+    header = ["row", "workload", "one op", "N (quick)", "asyncio equivalent", "target"]
+    lines: list[list[str]] = []
+    for row in rows:
+        if row.kind == "linear":
+            op = f"t(2N) / t(N) of `{row.base}`"
+        else:
+            op = OPERATION.get(row.name, "")
+        if row.kind == "memory":
+            op, size = "bytes per object (tracemalloc)", f"{row.n:,} ({row.quick_n:,})"
+        elif row.kind == "import":
+            op, size = "cumulative `-X importtime`", f"{row.n} runs ({row.quick_n})"
+        else:
+            size = f"{row.n:,} ({row.quick_n:,})"
+        if row.base is not None:
+            equivalent = f"as in `{row.base}`"
+        else:
+            equivalent = equivalents.get(row.name, "—")
+        lines.append(
+            [f"`{row.name}`", row.title, op, size, equivalent, _target_text(row)]
+        )
+    out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    out += ["| " + " | ".join(line) + " |" for line in lines]
+    return "\n".join(out)

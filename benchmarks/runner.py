@@ -64,6 +64,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--markdown", action="store_true", help="print the table as markdown"
     )
     parser.add_argument(
+        "--list",
+        action="store_true",
+        help="describe the rows (markdown) and exit without measuring",
+    )
+    parser.add_argument(
         "--twisted-python",
         metavar="PATH",
         help="use this interpreter (which must have Twisted) instead of "
@@ -165,6 +170,15 @@ def run_worker(
     }
 
 
+def _asyncio_equivalents() -> dict[str, str]:
+    from benchmarks.asyncio_workloads import ASYNCIO_WORKLOADS, MEMORY_EQUIVALENT
+
+    found = {name: w.equivalent for name, w in ASYNCIO_WORKLOADS.items()}
+    found["memory"] = MEMORY_EQUIVALENT
+    found["import"] = "`import asyncio`"
+    return found
+
+
 def _cpu_model() -> str:
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
@@ -227,9 +241,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not rows:
         _log(f"no row matches {args.only!r}")
         return 2
+    if args.list:
+        print(report.catalog_table(rows, _asyncio_equivalents()))
+        return 0
     settings = QUICK if args.quick else FULL
     shown_args = list(sys.argv[1:] if argv is None else argv)
-    command = shlex.join(["python", "-m", "benchmarks", *shown_args])
+    launcher = (
+        ["python", "benchmarks/run.py"]
+        if Path(sys.argv[0]).name == "run.py"
+        else ["python", "-m", "benchmarks"]
+    )
+    command = shlex.join([*launcher, *shown_args])
 
     found = interpreters(
         args.impls,

@@ -23,7 +23,7 @@ import subprocess
 import sys
 import time
 import tracemalloc
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
@@ -120,20 +120,36 @@ class Timing:
 
 def time_calls(fn: Callable[[], object], settings: Settings) -> Timing:
     """Median seconds per call of ``fn`` (already warmed up by the caller)."""
-    start = time.perf_counter_ns()
-    fn()
-    once = max(time.perf_counter_ns() - start, 1)
-    loops = max(1, math.ceil(settings.min_time * 1e9 / once))
-    affordable = int(settings.budget * 1e9 // (once * loops))
-    repeats = max(settings.min_repeats, min(settings.repeats, affordable))
-    samples: list[float] = []
-    for _ in range(repeats):
-        gc.collect()
+    return time_interleaved([fn], settings)[0]
+
+
+def time_interleaved(
+    fns: Sequence[Callable[[], object]], settings: Settings
+) -> list[Timing]:
+    """Median seconds per call of each of ``fns``, their repeats interleaved so
+    that a drift in machine speed affects them alike."""
+    loops: list[int] = []
+    cost = 0
+    for fn in fns:
         start = time.perf_counter_ns()
-        for _ in range(loops):
-            fn()
-        samples.append((time.perf_counter_ns() - start) / loops / 1e9)
-    return Timing(statistics.median(samples), samples, loops)
+        fn()
+        once = max(time.perf_counter_ns() - start, 1)
+        loops.append(max(1, math.ceil(settings.min_time * 1e9 / once)))
+        cost += once * loops[-1]
+    affordable = int(settings.budget * 1e9 // cost)
+    repeats = max(settings.min_repeats, min(settings.repeats, affordable))
+    samples: list[list[float]] = [[] for _ in fns]
+    for _ in range(repeats):
+        for fn, count, kept in zip(fns, loops, samples, strict=True):
+            gc.collect()
+            start = time.perf_counter_ns()
+            for _ in range(count):
+                fn()
+            kept.append((time.perf_counter_ns() - start) / count / 1e9)
+    return [
+        Timing(statistics.median(kept), kept, count)
+        for kept, count in zip(samples, loops, strict=True)
+    ]
 
 
 def _checked_call(
@@ -204,8 +220,7 @@ def _measure_linear(
 ) -> dict[str, Any]:
     assert row.base is not None
     factory = _timed_workload(impl, module, row.base)
-    single = time_calls(factory(n), settings)
-    double = time_calls(factory(2 * n), settings)
+    single, double = time_interleaved([factory(n), factory(2 * n)], settings)
     return {
         "value": double.per_call / single.per_call,
         "unit": "ratio",
@@ -319,6 +334,8 @@ def measure(impl: str, row_name: str, n: int, settings: Settings) -> dict[str, A
             outcome = _measure_import(impl, module, n)
     except Unavailable as exc:
         result.update(status="n/a", reason=str(exc))
+    except WrongResult as exc:
+        result.update(status="error", reason=str(exc))
     except Exception as exc:
         result.update(status="error", reason=f"{type(exc).__name__}: {exc}")
     else:
