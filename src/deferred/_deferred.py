@@ -698,6 +698,9 @@ class Deferred(Awaitable[_T], Generic[_T]):
         :class:`deferred._futures.DeferredFuture`: our coroutine driver waits
         on this Deferred through it, and an asyncio Task takes it for an
         asyncio future -- so a Deferred can be awaited in a plain asyncio task.
+        There, cancelling the task cancels the Deferred, and a Deferred that
+        fails with :class:`CancelledError` raises ``asyncio.CancelledError``
+        (chained from it) in the task, which so ends up cancelled.
         """
         result = self.result
         if result is _NO_RESULT or self.paused or self._runningCallbacks:
@@ -707,7 +710,13 @@ class Deferred(Awaitable[_T], Generic[_T]):
 
             waiter = futures.DeferredFuture()
             waiter._deferred = self
-            sent = yield waiter
+            try:
+                sent = yield waiter
+            except BaseException:
+                # The failure thrown in will reference this frame, and the
+                # waiter holds it (when a Task waited): drop the waiter.
+                del waiter
+                raise
             outcome = waiter._outcome
             if outcome is not _NO_RESULT:
                 # An asyncio Task waited: it resumes us with None once the

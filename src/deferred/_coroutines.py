@@ -1,0 +1,257 @@
+"""The driver behind ``inlineCallbacks`` and ``ensureDeferred``.
+
+One engine runs both ``@inlineCallbacks`` generators and ``async def``
+coroutines: it sends each result in (or throws each failure in) and looks at
+what comes out.
+
+* A Deferred that has fired (or the object ``await`` yields for one, a
+  :class:`~deferred._futures.DeferredFuture`) is consumed on the spot and the
+  loop goes on: a million already-fired Deferreds in a row use no stack.
+* A Deferred that has not fired gets one callback, and the driver returns;
+  that callback resumes the loop when the result arrives.
+* An asyncio future or task is adapted with ``Deferred.fromFuture``; a
+  coroutine or generator yielded by an ``inlineCallbacks`` generator is run by
+  a driver of its own; anything else is sent straight back.
+
+Every step runs inside one :class:`contextvars.Context`, copied when the
+driver starts, like an asyncio task: context variables set by the generator
+stay visible to it across its yields and never leak to its caller.
+
+Cancelling the Deferred the driver returned cancels the Deferred it is waiting
+on, whose failure is thrown into the generator.  If the generator catches it
+and goes on, so does the returned Deferred (as in Twisted: the returned
+Deferred then waits on a fresh one that the generator's outcome fires).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Coroutine, Generator
+from contextvars import copy_context
+from types import CoroutineType, GeneratorType
+from typing import Any, TypeVar
+
+from ._deferred import _DEFERRED_TYPES, _NO_RESULT, Deferred
+from ._futures import DeferredFuture
+from .failure import _FAILURE_TYPES, _failureFromException
+
+__all__ = ["NotACoroutineError", "ensureDeferred", "fromCoroutine"]
+
+_T = TypeVar("_T")
+
+
+class NotACoroutineError(TypeError):
+    """:func:`ensureDeferred` or ``Deferred.fromCoroutine`` was given
+    something that is neither a coroutine nor (for ``ensureDeferred``) a
+    Deferred."""
+
+
+class _DefGen_Return(BaseException):  # Twisted's name for it
+    """Raised by :func:`~deferred.returnValue` to end a generator with a value.
+
+    A ``BaseException``, so ``except Exception:`` clauses let it through.
+    """
+
+    def __init__(self, value: object) -> None:
+        super().__init__(value)
+        self.value = value
+
+
+class _Driver:
+    """The state of one running generator or coroutine."""
+
+    __slots__ = ("_deferred", "_gen", "_resume", "_run", "_send", "_waitingOn")
+
+    _deferred: Deferred[Any]
+    _waitingOn: Deferred[Any] | None
+
+    def __init__(
+        self, gen: Generator[Any, Any, Any] | Coroutine[Any, Any, Any]
+    ) -> None:
+        self._gen = gen
+        # Looked up once, not at every step.
+        self._send = gen.send
+        self._run = copy_context().run
+        self._waitingOn = None
+        # The callback added to each awaited Deferred.  Made once; it refers
+        # back to this driver, so _finish() drops it to leave no cycle.
+        self._resume: Any = self._step
+
+    def _step(
+        self,
+        result: Any,
+        # Bound as defaults: locals are cheaper than globals in the loop.
+        _FTYPES: set[type] = _FAILURE_TYPES,
+        _DTYPES: set[type] = _DEFERRED_TYPES,
+        _Deferred: type = Deferred,
+        _NONE: Any = _NO_RESULT,
+        _Waiter: type = DeferredFuture,
+    ) -> None:
+        """Run the generator until it waits on an unfired Deferred or ends.
+
+        Also the callback added to the Deferred being waited on: it returns
+        None, so that Deferred's result is consumed (a failure counts as
+        handled: the generator has received it).
+        """
+        self._waitingOn = None
+        run = self._run
+        send = self._send
+        failed = type(result) in _FTYPES
+        while True:
+            try:
+                if failed:
+                    # The exception goes in with the traceback it was
+                    # captured with.
+                    yielded = run(
+                        self._gen.throw, result.value.with_traceback(result.tb)
+                    )
+                else:
+                    yielded = run(send, result)
+            except StopIteration as e:
+                result = e.value
+                break
+            except _DefGen_Return as e:
+                result = e.value
+                break
+            except BaseException as e:
+                # Leave this frame out of the traceback: it references the
+                # driver, which would tie the failure into a cycle.
+                tb = e.__traceback__
+                if tb is not None:
+                    e.__traceback__ = tb.tb_next
+                del tb
+                result = _failureFromException(e)
+                break
+
+            kind = type(yielded)
+            if kind is _Deferred or kind in _DTYPES:
+                d = yielded
+            elif kind is _Waiter:
+                d = yielded._deferred
+            else:
+                d = _adapt(yielded)
+                if d is None:
+                    # Not something to wait on: send it straight back.
+                    result = yielded
+                    failed = False
+                    continue
+
+            result = d.result
+            if result is _NONE or d.paused or d._runningCallbacks:
+                # Not there yet: resume from its callback.  The callback list
+                # is appended to directly (no callbacks can run now).
+                self._waitingOn = d
+                resume = self._resume
+                cbs = d._callbacks
+                if cbs:
+                    cbs += (resume, resume, None, None)
+                else:
+                    d._callbacks = [resume, resume, None, None]
+                return
+            # Fired: take the result, as a callback returning None would.
+            d.result = None
+            failed = type(result) in _FTYPES
+            if failed:
+                info = d._debugInfo
+                if info is not None:
+                    info.failResult = None
+        self._finish(result)
+
+    def _finish(self, result: Any) -> None:
+        self._resume = None
+        deferred = self._deferred
+        if type(result) in _DEFERRED_TYPES:
+            result = _failureFromException(
+                TypeError(
+                    f"{self._gen!r} returned a Deferred ({result!r}); a Deferred "
+                    "cannot be the result of another -- yield or await it first"
+                )
+            )
+        deferred.callback(result)
+
+    def _cancel(self, deferred: Deferred[Any]) -> None:
+        """The canceller of the Deferred this driver returned."""
+        waitingOn = self._waitingOn
+        if waitingOn is not None:
+            # Its CancelledError (or whatever its canceller produces) is
+            # thrown into the generator, synchronously.
+            waitingOn.cancel()
+        if deferred.result is _NO_RESULT:
+            # The generator is still going: it caught the error, or nothing
+            # was awaited (the cancel came from inside a running step).  Keep
+            # the returned Deferred going too, as Twisted does: it now waits
+            # on a fresh Deferred that the generator's outcome will fire, and
+            # ``cancel()`` on it reaches us again through that one.
+            fresh: Deferred[Any] = Deferred(self._cancel)
+            self._deferred = fresh
+            deferred._canceller = None
+            deferred.result = fresh
+            deferred.paused += 1
+            fresh._append_continuation(deferred)
+
+
+def _adapt(yielded: object) -> Deferred[Any] | None:
+    """A Deferred to wait on for a yielded value that is not a Deferred, or
+    ``None`` to send the value straight back."""
+    kind = type(yielded)
+    if kind is CoroutineType or kind is GeneratorType:
+        # An inlineCallbacks generator yielding a coroutine or a generator.
+        return _drive(yielded)  # type: ignore[arg-type]
+    if getattr(yielded, "_asyncio_future_blocking", None) is not None:
+        # An asyncio future or task (what ``await`` on one yields).
+        from ._futures import fromFuture
+
+        yielded._asyncio_future_blocking = False  # type: ignore[attr-defined]
+        return fromFuture(yielded)  # type: ignore[arg-type]
+    return None
+
+
+def _drive(
+    gen: Generator[Any, Any, _T] | Coroutine[Any, Any, _T],
+) -> Deferred[_T]:
+    """Start ``gen`` (its first step runs now) and return its Deferred."""
+    driver = _Driver(gen)
+    deferred: Deferred[_T] = Deferred(driver._cancel)
+    driver._deferred = deferred
+    driver._step(None)
+    return deferred
+
+
+def _isCoroutine(coro: object) -> bool:
+    kind = type(coro)
+    return (
+        kind is CoroutineType
+        or kind is GeneratorType
+        # Coroutines implemented elsewhere (Cython, ...) register here.
+        or isinstance(coro, Coroutine)
+    )
+
+
+def fromCoroutine(
+    coro: Coroutine[Any, Any, _T] | Generator[Any, Any, _T],
+) -> Deferred[_T]:
+    """Run a coroutine (or generator) that awaits Deferreds; return a
+    Deferred of its result.
+
+    The coroutine starts at once and runs until it first waits on something
+    that has no result yet.  Its ``await``\\ s of Deferreds, asyncio futures
+    and tasks all work.  Anything that is not a coroutine or a generator
+    raises :class:`NotACoroutineError`.
+    """
+    if not _isCoroutine(coro):
+        raise NotACoroutineError(f"{coro!r} is not a coroutine")
+    return _drive(coro)
+
+
+def ensureDeferred(
+    coro: Coroutine[Any, Any, _T] | Generator[Any, Any, _T] | Deferred[_T],
+) -> Deferred[_T]:
+    """A Deferred for a coroutine (run as by ``Deferred.fromCoroutine``), or
+    the Deferred itself if given one -- like :func:`asyncio.ensure_future`.
+
+    Raises :class:`NotACoroutineError` for anything else.
+    """
+    if type(coro) in _DEFERRED_TYPES:
+        return coro  # type: ignore[return-value]
+    if not _isCoroutine(coro):
+        raise NotACoroutineError(f"{coro!r} is not a coroutine or a Deferred")
+    return _drive(coro)  # type: ignore[arg-type]

@@ -1,0 +1,398 @@
+"""Bridges between Deferreds and asyncio (and ``concurrent.futures``) futures.
+
+Three pieces live here:
+
+* :class:`DeferredFuture` -- what ``await aDeferred`` yields while the
+  Deferred has no result.  It looks enough like an asyncio future for an
+  asyncio Task to wait on it, which is how a Deferred can be awaited directly
+  inside a plain asyncio task; our own coroutine driver
+  (:mod:`deferred._coroutines`) recognises it and waits on the Deferred
+  itself.
+* :func:`asFuture` -- a Deferred as an asyncio Future on a given loop.
+* :func:`fromFuture` -- an asyncio Future or Task, or a
+  ``concurrent.futures.Future`` (thread or process pools, and distributed
+  engines whose futures share that interface), as a Deferred that always
+  fires on the event loop thread.
+
+asyncio is imported on first use only: ``import deferred`` must stay cheap.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from ._deferred import _NO_RESULT, Deferred
+from ._errors import CancelledError
+from .failure import _FAILURE_TYPES, Failure, _failureFromException
+
+if TYPE_CHECKING:
+    import asyncio
+    import concurrent.futures
+    from collections.abc import Callable
+    from contextvars import Context
+
+__all__ = ["DeferredFuture", "asFuture", "fromFuture"]
+
+_T = TypeVar("_T")
+
+
+class DeferredFuture:
+    """A pending Deferred seen as an asyncio future, for ``await`` inside tasks.
+
+    ``Deferred.__await__`` yields one of these when the Deferred has no result
+    yet.  An asyncio Task recognises it by its ``_asyncio_future_blocking``
+    attribute and then uses the future protocol: ``get_loop()``,
+    ``add_done_callback()``, ``result()`` once woken, and ``cancel(msg)`` when
+    the task is cancelled.  Nothing is registered on the Deferred until a task
+    asks for a done-callback, so our own coroutine driver, which waits on the
+    Deferred directly, pays only for creating this object.
+
+    Cancellation, in both directions:
+
+    * cancelling the task cancels the Deferred.  Like a task awaiting another
+      task, the awaiting task then gets whatever the Deferred ends with --
+      normally its :class:`~deferred.CancelledError`, turned into
+      :class:`asyncio.CancelledError` (see below), but a canceller that fires
+      the Deferred with a value gets that value through;
+    * a Deferred that fails with :class:`deferred.CancelledError` (it was
+      cancelled) raises ``asyncio.CancelledError`` in the awaiting task --
+      exactly that class, chained from the Deferred's exception -- so a task
+      that lets it propagate ends up cancelled, and ``asyncio.wait_for`` and
+      ``asyncio.timeout`` recognise their own cancellations.
+
+    Done-callbacks run on a later turn of the task's loop (``call_soon``),
+    never inside the Deferred's callback chain: a Deferred is often fired from
+    inside another task, and asyncio forbids stepping a task from there.  As
+    for any Deferred, fire it on the loop's thread (from another thread, go
+    through ``loop.call_soon_threadsafe``).  If the loop has been closed when
+    the Deferred fires, the result is left on the Deferred.
+    """
+
+    # Made for every await of an unfired Deferred, so it is kept cheap: no
+    # __init__ (``Deferred.__await__`` sets ``_deferred``), and class-level
+    # defaults for the state only a waiting asyncio task needs.
+    _deferred: Deferred[Any]
+    #: The Deferred's outcome (a value or a Failure) once in; only recorded
+    #: when a task is waiting (see add_done_callback).
+    _outcome: Any = _NO_RESULT
+    #: Read, and then set to False, by the Task that accepts this future.
+    _asyncio_future_blocking = True
+    _loop: asyncio.AbstractEventLoop | None = None
+    _callbacks: list[tuple[Callable[[Any], object], Context | None]] | None = None
+    _cancelMessage: Any = None
+
+    def __repr__(self) -> str:
+        return f"<DeferredFuture for {self._deferred!r}>"
+
+    # -- the asyncio future protocol -----------------------------------------
+
+    def get_loop(self) -> asyncio.AbstractEventLoop:
+        """The loop of the task awaiting this (the running loop)."""
+        loop = self._loop
+        if loop is None:
+            import asyncio
+
+            loop = self._loop = asyncio.get_running_loop()
+        return loop
+
+    def add_done_callback(
+        self, fn: Callable[[Any], object], *, context: Context | None = None
+    ) -> None:
+        """Call ``fn(self)`` on the loop once the Deferred has fired."""
+        loop = self.get_loop()
+        if self._outcome is not _NO_RESULT:
+            loop.call_soon(fn, self, context=context)
+            return
+        callbacks = self._callbacks
+        if callbacks is None:
+            self._callbacks = [(fn, context)]
+            # May run _fired at once (if the Deferred has fired meanwhile),
+            # which schedules fn: so fn is listed first.
+            self._deferred.addBoth(self._fired)
+        else:
+            callbacks.append((fn, context))
+
+    def remove_done_callback(self, fn: Callable[[Any], object]) -> int:
+        """Forget every registration of ``fn``; return how many there were."""
+        callbacks = self._callbacks
+        if not callbacks:
+            return 0
+        kept = [entry for entry in callbacks if entry[0] != fn]
+        self._callbacks = kept
+        return len(callbacks) - len(kept)
+
+    def _fired(self, result: object) -> object:
+        # The Deferred's callback.  Returning None consumes its result: the
+        # waiting task receives it (so a failure counts as handled).
+        loop = self._loop
+        assert loop is not None  # add_done_callback() set it
+        if loop.is_closed():
+            # No task will ever wake up to take it: leave it on the Deferred
+            # (a failure is then reported if nothing else handles it).
+            return result
+        self._outcome = result
+        callbacks = self._callbacks or []
+        self._callbacks = []
+        for fn, context in callbacks:
+            loop.call_soon(fn, self, context=context)
+        return None
+
+    def done(self) -> bool:
+        """Whether the Deferred's outcome is in."""
+        return self._outcome is not _NO_RESULT
+
+    def cancelled(self) -> bool:
+        """Whether :meth:`result` would raise ``asyncio.CancelledError``."""
+        import asyncio
+
+        outcome = self._outcome
+        return type(outcome) in _FAILURE_TYPES and isinstance(
+            outcome.value, (CancelledError, asyncio.CancelledError)
+        )
+
+    def result(self) -> Any:
+        """The Deferred's result; its failure's exception is raised instead.
+
+        A :class:`deferred.CancelledError` becomes ``asyncio.CancelledError``
+        (with the task's cancel message, if it asked for the cancellation),
+        chained from the original.
+        """
+        import asyncio
+
+        outcome = self._outcome
+        if outcome is _NO_RESULT:
+            raise asyncio.InvalidStateError("the Deferred has not fired yet")
+        if type(outcome) in _FAILURE_TYPES:
+            exc = self._exceptionOf(outcome)
+            # Raised from this frame, exc will reference it: drop the frame's
+            # references to it (and to self, which holds it) to leave no cycle.
+            del self, outcome
+            try:
+                raise exc
+            finally:
+                del exc
+        return outcome
+
+    def exception(self) -> BaseException | None:
+        """The exception :meth:`result` would raise, or ``None``.
+
+        Like asyncio's, raises ``asyncio.CancelledError`` when cancelled.
+        """
+        import asyncio
+
+        outcome = self._outcome
+        if outcome is _NO_RESULT:
+            raise asyncio.InvalidStateError("the Deferred has not fired yet")
+        if type(outcome) not in _FAILURE_TYPES:
+            return None
+        exc = self._exceptionOf(outcome)
+        if isinstance(exc, asyncio.CancelledError):
+            del self, outcome
+            try:
+                raise exc
+            finally:
+                del exc  # (no frame-exception cycle, as in result())
+        return exc
+
+    def _exceptionOf(self, failure: Failure) -> BaseException:
+        value = failure.value
+        if isinstance(value, CancelledError):
+            import asyncio
+
+            message = self._cancelMessage
+            cancelled = (
+                asyncio.CancelledError()
+                if message is None
+                else asyncio.CancelledError(message)
+            )
+            cancelled.__cause__ = value
+            return cancelled
+        return value.with_traceback(failure.tb)
+
+    def cancel(self, msg: Any = None) -> bool:
+        """Cancel the Deferred (the awaiting task is being cancelled).
+
+        Returns ``False`` if the outcome is already in.  Otherwise the task
+        goes on waiting for whatever the Deferred now ends with, as it would
+        for an awaited task.
+        """
+        if self._outcome is not _NO_RESULT:
+            return False
+        self._cancelMessage = msg
+        self._deferred.cancel()
+        return True
+
+
+def asFuture(
+    deferred: Deferred[_T], loop: asyncio.AbstractEventLoop
+) -> asyncio.Future[_T]:
+    """An asyncio Future on ``loop`` that completes when ``deferred`` fires.
+
+    The Deferred's result or failure is handed to the Future (so the failure
+    counts as handled, and the Deferred goes on with ``None``).  As in
+    Twisted, a failure's exception is set on the Future as it is -- a
+    :class:`deferred.CancelledError` too; a ``StopIteration``, which a Future
+    refuses, is wrapped in ``RuntimeError``.  Cancelling the Future cancels
+    the Deferred.
+    """
+    future = loop.create_future()
+
+    def settle(result: Any) -> None:
+        if future.done():
+            return  # the Future was cancelled: nobody wants the outcome
+        if type(result) in _FAILURE_TYPES:
+            exc = result.value
+            if result.tb is not None:
+                exc = exc.with_traceback(result.tb)
+            if isinstance(exc, StopIteration):
+                wrapped = RuntimeError(f"the Deferred failed with {exc!r}")
+                wrapped.__cause__ = exc
+                exc = wrapped
+            future.set_exception(exc)
+        else:
+            future.set_result(result)
+
+    def cancelDeferred(future: asyncio.Future[_T]) -> None:
+        if future.cancelled():
+            deferred.cancel()
+
+    deferred.addBoth(settle)
+    future.add_done_callback(cancelDeferred)
+    return future
+
+
+def fromFuture(
+    future: asyncio.Future[_T] | concurrent.futures.Future[_T],
+) -> Deferred[_T]:
+    """A Deferred for an asyncio Future/Task or a ``concurrent.futures.Future``.
+
+    The Deferred fires with the future's result, or fails with the exception
+    its ``result()`` raises (for a future cancelled by someone else, that
+    future's own ``CancelledError``).  Cancelling the Deferred cancels the
+    future and fails the Deferred with :class:`deferred.CancelledError`.
+
+    An asyncio future's Deferred fires at once if the future is done, and
+    otherwise from the future's done-callback, on its loop.
+
+    A ``concurrent.futures.Future`` -- or any object with its interface
+    (``add_done_callback``, ``result``, ``cancel``, ``done``), such as a Dask
+    future -- completes on some worker thread.  Its Deferred fires on the event
+    loop that is *running when fromFuture is called*, through
+    ``loop.call_soon_threadsafe``, never on the worker thread (and at once if
+    the future is already done).  Without a running loop there is no thread to
+    deliver to, so fromFuture raises ``RuntimeError`` for such a future, done
+    or not.  If the loop is closed before the future completes, the Deferred
+    never fires.
+    """
+    if getattr(future, "_asyncio_future_blocking", None) is not None:
+        deferred: Deferred[_T] = Deferred(_FutureCanceller(future))
+        if future.done():
+            # Known already: fire now, as a Deferred does.
+            _Delivery(deferred)(future)
+        else:
+            future.add_done_callback(_Delivery(deferred))
+        return deferred
+    if not (
+        callable(getattr(future, "add_done_callback", None))
+        and callable(getattr(future, "result", None))
+        and callable(getattr(future, "cancel", None))
+    ):
+        hint = ""
+        if hasattr(future, "__await__") or hasattr(future, "send"):
+            hint = (
+                "; for a coroutine use ensureDeferred(), or wrap it in an asyncio"
+                " task first"
+            )
+        raise TypeError(
+            "fromFuture() needs an asyncio Future or Task, or a "
+            f"concurrent.futures.Future, not {future!r}{hint}"
+        )
+    import asyncio
+
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        raise RuntimeError(
+            "Deferred.fromFuture() of a concurrent.futures.Future needs a running "
+            "asyncio event loop to fire the Deferred on; call it from code running "
+            "on the loop"
+        ) from None
+    deferred = Deferred(_FutureCanceller(future))
+    deliver = _Delivery(deferred)
+    if future.done():
+        deliver(future)  # we are on the loop's thread already
+    else:
+        future.add_done_callback(_ThreadsafeDelivery(loop, deliver))
+    return deferred
+
+
+class _FutureCanceller:
+    # The canceller of a fromFuture() Deferred: a small object rather than a
+    # closure, holding only the future.
+    __slots__ = ("_future",)
+
+    def __init__(self, future: Any) -> None:
+        self._future = future
+
+    def __call__(self, deferred: Deferred[Any]) -> None:
+        # The Deferred then fails with CancelledError; the future's own
+        # outcome, when it comes, is dropped by _Delivery.
+        self._future.cancel()
+
+
+class _Delivery:
+    """Fire a Deferred with a finished future's outcome (on the loop thread)."""
+
+    __slots__ = ("_deferred",)
+
+    def __init__(self, deferred: Deferred[Any]) -> None:
+        self._deferred = deferred
+
+    def __call__(self, future: Any) -> None:
+        deferred = self._deferred
+        try:
+            value = future.result()
+        except BaseException as e:
+            # Our own frame would tie the failure to this object: drop it.
+            tb = e.__traceback__
+            if tb is not None:
+                e.__traceback__ = tb.tb_next
+            del tb
+            outcome: Any = _failureFromException(e)
+        else:
+            outcome = value
+        if deferred.result is not _NO_RESULT:
+            # Cancelled meanwhile: the Deferred has failed already.  An error
+            # the future still produced must not vanish; report it as Twisted
+            # does, as an unhandled error in a Deferred.
+            if type(outcome) in _FAILURE_TYPES and not isinstance(
+                outcome.value, _cancelledErrors()
+            ):
+                Deferred().errback(outcome)
+            return
+        deferred.callback(outcome)
+
+
+class _ThreadsafeDelivery:
+    """A ``concurrent.futures`` done-callback (run on whichever thread
+    finished the future) that hands the delivery over to the loop's thread."""
+
+    __slots__ = ("_deliver", "_loop")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, deliver: _Delivery) -> None:
+        self._loop = loop
+        self._deliver = deliver
+
+    def __call__(self, future: Any) -> None:
+        try:
+            self._loop.call_soon_threadsafe(self._deliver, future)
+        except RuntimeError:
+            # The loop is closed: there is no thread left to fire on.
+            pass
+
+
+def _cancelledErrors() -> tuple[type[BaseException], ...]:
+    import asyncio
+    import concurrent.futures
+
+    return (CancelledError, asyncio.CancelledError, concurrent.futures.CancelledError)

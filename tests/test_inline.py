@@ -1,0 +1,865 @@
+"""Tests for inlineCallbacks and returnValue: results, failures, the loop over
+fired Deferreds, cancellation, contextvars, bad input, and memory."""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import gc
+import inspect
+import logging
+import sys
+import traceback
+import warnings
+import weakref
+from collections.abc import Callable, Generator
+from typing import Any
+
+import pytest
+
+from deferred import (
+    CancelledError,
+    Deferred,
+    Failure,
+    ensureDeferred,
+    fail,
+    inlineCallbacks,
+    returnValue,
+    succeed,
+)
+
+Log = list[logging.LogRecord]
+UNHANDLED = "Unhandled error in Deferred:"
+
+
+def unhandled(records: Log) -> Log:
+    return [r for r in records if r.getMessage().startswith(UNHANDLED)]
+
+
+def outcome(d: Deferred[Any]) -> Any:
+    """The result or Failure ``d`` has now (handling a failure)."""
+    out: list[Any] = []
+    d.addBoth(out.append)
+    assert out, f"{d!r} has not fired"
+    return out[0]
+
+
+def failureOf(d: Deferred[Any]) -> Failure:
+    result = outcome(d)
+    assert isinstance(result, Failure), result
+    return result
+
+
+# --- results -----------------------------------------------------------------
+
+
+def test_return_statement_gives_the_result() -> None:
+    @inlineCallbacks
+    def f(x: int) -> Generator[Any, Any, int]:
+        y = yield succeed(x + 1)
+        return y * 10
+
+    assert outcome(f(1)) == 20
+
+
+def test_returnValue_gives_the_result() -> None:
+    @inlineCallbacks
+    def f() -> Generator[Any, Any, None]:
+        yield succeed(1)
+        returnValue("done")
+
+    assert outcome(f()) == "done"
+
+
+def test_returnValue_passes_through_except_Exception() -> None:
+    @inlineCallbacks
+    def f() -> Generator[Any, Any, None]:
+        yield None
+        try:
+            returnValue(5)
+        except Exception:  # pragma: no cover - must not catch it
+            pytest.fail("returnValue was caught by 'except Exception'")
+
+    assert outcome(f()) == 5
+
+
+def test_returnValue_from_a_nested_function_still_works() -> None:
+    def helper() -> None:
+        returnValue("from helper")
+
+    @inlineCallbacks
+    def f() -> Generator[Any, Any, None]:
+        yield None
+        helper()
+
+    assert outcome(f()) == "from helper"
+
+
+def test_generator_without_yielding_deferreds_fires_at_once() -> None:
+    @inlineCallbacks
+    def f() -> Generator[Any, Any, int]:
+        if False:
+            yield
+        return 3
+
+    d = f()
+    assert d.called
+    assert outcome(d) == 3
+
+
+def test_falling_off_the_end_gives_None() -> None:
+    @inlineCallbacks
+    def f() -> Generator[Any, Any, None]:
+        yield succeed(1)
+
+    assert outcome(f()) is None
+
+
+def test_yielded_non_deferred_comes_straight_back() -> None:
+    marker = object()
+
+    @inlineCallbacks
+    def f() -> Generator[Any, Any, list[Any]]:
+        a = yield marker
+        b = yield None
+        c = yield [1, 2]
+        return [a, b, c]
+
+    assert outcome(f()) == [marker, None, [1, 2]]
+
+
+def test_yielded_fired_deferred_gives_its_result_and_is_consumed() -> None:
+    d = succeed("value")
+
+    @inlineCallbacks
+    def f() -> Generator[Any, Any, Any]:
+        return (yield d)
+
+    assert outcome(f()) == "value"
+    # As if a callback returning None had taken the result (as in Twisted).
+    assert d.result is None
+
+
+def test_yielded_pending_deferred_resumes_the_generator_when_it_fires() -> None:
+    d: Deferred[str] = Deferred()
+    steps: list[str] = []
+
+    @inlineCallbacks
+    def f() -> Generator[Any, Any, str]:
+        steps.append("start")
+        value = yield d
+        steps.append(value)
+        return value + "!"
+
+    result = f()
+    assert steps == ["start"]
+    assert not result.called
+    d.callback("fired")
+    assert steps == ["start", "fired"]
+    assert outcome(result) == "fired!"
+    assert d.result is None
+
+
+def test_generator_starts_running_when_called() -> None:
+    ran: list[bool] = []
+
+    @inlineCallbacks
+    def f() -> Generator[Any, Any, None]:
+        ran.append(True)
+        yield Deferred()
+
+    f()
+    assert ran == [True]
+
+
+def test_yielded_subclass_of_deferred_is_waited_on() -> None:
+    class MyDeferred(Deferred[int]):
+        pass
+
+    d = MyDeferred()
+
+    @inlineCallbacks
+    def f() -> Generator[Any, Any, int]:
+        return (yield d)
+
+    result = f()
+    d.callback(4)
+    assert outcome(result) == 4
+
+
+def test_yielded_paused_deferred_is_waited_on_until_unpaused() -> None:
+    d = succeed(1)
+    d.pause()
+
+    @inlineCallbacks
+    def f() -> Generator[Any, Any, int]:
+        return (yield d)
+
+    result = f()
+    assert not result.called
+    d.unpause()
+    assert outcome(result) == 1
+
+
+def test_deferred_yielded_from_inside_its_own_callback_is_waited_on() -> None:
+    # The Deferred is running its callbacks: its result is the one at the end
+    # of the chain, so the generator waits for the chain to finish.
+    d: Deferred[int] = Deferred()
+    results: list[Deferred[Any]] = []
+
+    @inlineCallbacks
+    def f() -> Generator[Any, Any, Any]:
+        return (yield d)
+
+    d.addCallback(lambda r: results.append(f()) or r)
+    d.addCallback(lambda r: r * 100)
+    d.callback(2)
+    assert outcome(results[0]) == 200
+
+
+def test_yielded_coroutine_is_run_and_its_result_comes_back() -> None:
+    gate: Deferred[int] = Deferred()
+
+    async def inner() -> int:
+        return (await gate) + 1
+
+    @inlineCallbacks
+    def f() -> Generator[Any, Any, int]:
+        return (yield inner())
+
+    result = f()
+    gate.callback(1)
+    assert outcome(result) == 2
+
+
+def test_yielded_generator_is_run_as_inlineCallbacks() -> None:
+    def inner() -> Generator[Any, Any, int]:
+        x = yield succeed(3)
+        return x * 2
+
+    @inlineCallbacks
+    def f() -> Generator[Any, Any, int]:
+        return (yield inner())
+
+    assert outcome(f()) == 6
+
+
+def test_yield_from_a_deferred_works_in_the_generator() -> None:
+    d: Deferred[int] = Deferred()
+
+    @inlineCallbacks
+    def f() -> Generator[Any, Any, int]:
+        a = yield from succeed(1)
+        b = yield from d
+        return a + b
+
+    result = f()
+    d.callback(2)
+    assert outcome(result) == 3
+
+
+def test_yielded_asyncio_future_is_waited_on() -> None:
+    async def main() -> int:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[int] = loop.create_future()
+
+        @inlineCallbacks
+        def f() -> Generator[Any, Any, int]:
+            return (yield future)
+
+        result = f()
+        loop.call_soon(future.set_result, 9)
+        return await result
+
+    assert asyncio.run(main()) == 9
+
+
+# --- failures ----------------------------------------------------------------
+
+
+def test_uncaught_exception_fails_the_returned_deferred() -> None:
+    @inlineCallbacks
+    def f() -> Generator[Any, Any, None]:
+        yield succeed(1)
+        raise ValueError("bad")
+
+    failure = failureOf(f())
+    assert failure.check(ValueError)
+    assert str(failure.value) == "bad"
+
+
+def test_failure_is_raised_at_the_yield_and_can_be_caught() -> None:
+    @inlineCallbacks
+    def f() -> Generator[Any, Any, str]:
+        try:
+            yield fail(KeyError("k"))
+        except KeyError as e:
+            return f"caught {e.args[0]}"
+        return "not raised"
+
+    assert outcome(f()) == "caught k"
+
+
+def test_failure_of_pending_deferred_is_raised_at_the_yield() -> None:
+    d: Deferred[int] = Deferred()
+
+    @inlineCallbacks
+    def f() -> Generator[Any, Any, str]:
+        try:
+            yield d
+        except ZeroDivisionError:
+            return "caught"
+        return "not raised"
+
+    result = f()
+    d.errback(ZeroDivisionError())
+    assert outcome(result) == "caught"
+
+
+def raiseInner() -> None:
+    raise ValueError("deep")
+
+
+def test_failure_thrown_in_keeps_its_original_traceback() -> None:
+    d: Deferred[int] = Deferred()
+    seen: list[list[str]] = []
+
+    @inlineCallbacks
+    def f() -> Generator[Any, Any, None]:
+        try:
+            yield d
+        except ValueError as e:
+            seen.append([fs.name for fs in traceback.extract_tb(e.__traceback__)])
+
+    result = f()
+    try:
+        raiseInner()
+    except ValueError:
+        d.errback()
+    assert outcome(result) is None
+    [names] = seen
+    assert names[0] == "f"
+    assert "raiseInner" in names
+
+
+def test_uncaught_failure_propagates_to_the_returned_deferred() -> None:
+    d: Deferred[int] = Deferred()
+
+    @inlineCallbacks
+    def f() -> Generator[Any, Any, None]:
+        yield d
+
+    result = f()
+    d.errback(KeyError("lost"))
+    assert failureOf(result).check(KeyError)
+
+
+def test_failure_caught_by_the_generator_is_not_reported(deferredLog: Log) -> None:
+    @inlineCallbacks
+    def f() -> Generator[Any, Any, str]:
+        try:
+            yield fail(ValueError("fired"))
+        except ValueError:
+            pass
+        pending: Deferred[int] = Deferred()
+        pending.errback(KeyError("pending"))
+        try:
+            yield pending
+        except KeyError:
+            pass
+        return "ok"
+
+    assert outcome(f()) == "ok"
+    gc.collect()
+    assert unhandled(deferredLog) == []
+
+
+def test_failure_propagated_and_handled_downstream_is_not_reported(
+    deferredLog: Log,
+) -> None:
+    def run() -> None:
+        d: Deferred[int] = Deferred()
+
+        @inlineCallbacks
+        def f() -> Generator[Any, Any, None]:
+            yield fail(ValueError("a"))
+
+        @inlineCallbacks
+        def g() -> Generator[Any, Any, None]:
+            yield d
+
+        failureOf(f())
+        result = g()
+        d.errback(KeyError("b"))
+        failureOf(result)
+
+    run()  # every Deferred is gone when it returns
+    gc.collect()
+    assert unhandled(deferredLog) == []
+
+
+def test_unhandled_failure_of_the_returned_deferred_is_reported_once(
+    deferredLog: Log,
+) -> None:
+    @inlineCallbacks
+    def f() -> Generator[Any, Any, None]:
+        yield succeed(1)
+        raise ValueError("nobody handles me")
+
+    f()
+    gc.collect()
+    [record] = unhandled(deferredLog)
+    assert record.exc_info is not None
+    assert isinstance(record.exc_info[1], ValueError)
+
+
+def test_base_exception_fails_the_returned_deferred_as_in_twisted() -> None:
+    @inlineCallbacks
+    def f() -> Generator[Any, Any, None]:
+        yield None
+        raise KeyboardInterrupt
+
+    assert failureOf(f()).check(KeyboardInterrupt)
+
+
+def test_returning_a_deferred_fails_with_TypeError() -> None:
+    inner = succeed(1)
+
+    @inlineCallbacks
+    def f() -> Generator[Any, Any, Any]:
+        yield None
+        return inner
+
+    failure = failureOf(f())
+    assert failure.check(TypeError)
+    assert "yield or await it first" in str(failure.value)
+    assert inner.result == 1  # left alone
+
+
+# --- no recursion --------------------------------------------------------------
+
+
+def test_a_million_fired_deferreds_are_consumed_without_recursion() -> None:
+    n = 1_000_000
+
+    @inlineCallbacks
+    def f() -> Generator[Any, Any, int]:
+        total = 0
+        for i in range(n):
+            total += yield succeed(i)
+        return total
+
+    assert outcome(f()) == n * (n - 1) // 2
+
+
+def frameDepth() -> int:
+    depth, frame = 0, sys._getframe()
+    while frame is not None:
+        depth, frame = depth + 1, frame.f_back  # type: ignore[assignment]
+    return depth
+
+
+def test_fired_and_pending_yields_use_constant_stack() -> None:
+    # With the recursion limit just above the current depth, any recursion
+    # per yield would raise RecursionError.
+    pending = [Deferred[int]() for _ in range(10_000)]
+
+    @inlineCallbacks
+    def f() -> Generator[Any, Any, int]:
+        total = 0
+        for i in range(10_000):
+            total += yield succeed(i)
+        for d in pending:
+            total += yield d
+        return total
+
+    old = sys.getrecursionlimit()
+    sys.setrecursionlimit(frameDepth() + 40)
+    try:
+        result = f()
+        for i, d in enumerate(pending):
+            d.callback(i)
+    finally:
+        sys.setrecursionlimit(old)
+    assert outcome(result) == 2 * (10_000 * 9_999 // 2)
+
+
+# --- cancellation ------------------------------------------------------------
+
+
+def test_cancel_cancels_the_awaited_deferred_and_raises_CancelledError() -> None:
+    cancelled: list[Deferred[Any]] = []
+    d: Deferred[int] = Deferred(cancelled.append)
+
+    @inlineCallbacks
+    def f() -> Generator[Any, Any, None]:
+        yield d
+
+    result = f()
+    result.cancel()
+    assert cancelled == [d]
+    assert failureOf(result).check(CancelledError)
+
+
+def test_generator_may_catch_the_cancellation_and_carry_on() -> None:
+    first: Deferred[int] = Deferred()
+    second: Deferred[int] = Deferred()
+
+    @inlineCallbacks
+    def f() -> Generator[Any, Any, str]:
+        try:
+            yield first
+        except CancelledError:
+            pass
+        value = yield second
+        return f"went on with {value}"
+
+    result = f()
+    result.cancel()
+    assert first.called
+    assert not second.called
+    # Still going, as in Twisted (it now waits on a fresh Deferred).
+    second.callback(2)
+    assert outcome(result) == "went on with 2"
+
+
+def test_cancel_again_reaches_the_next_awaited_deferred() -> None:
+    first: Deferred[int] = Deferred()
+    second: Deferred[int] = Deferred()
+    caught: list[str] = []
+
+    @inlineCallbacks
+    def f() -> Generator[Any, Any, str]:
+        try:
+            yield first
+        except CancelledError:
+            caught.append("first")
+        try:
+            yield second
+        except CancelledError:
+            caught.append("second")
+        return "finished"
+
+    result = f()
+    result.cancel()
+    result.cancel()
+    assert caught == ["first", "second"]
+    assert outcome(result) == "finished"
+
+
+def test_generator_catching_cancellation_may_return_a_value() -> None:
+    d: Deferred[int] = Deferred()
+
+    @inlineCallbacks
+    def f() -> Generator[Any, Any, str]:
+        try:
+            yield d
+        except CancelledError:
+            return "recovered"
+        return "not cancelled"
+
+    result = f()
+    result.cancel()
+    assert outcome(result) == "recovered"
+
+
+def test_cancel_when_the_awaited_deferred_ignores_it_keeps_waiting() -> None:
+    # A paused Deferred does not fire on cancel(); the generator keeps
+    # waiting for it, and gets its CancelledError when it is unpaused.
+    d: Deferred[int] = Deferred()
+    d.pause()
+
+    @inlineCallbacks
+    def f() -> Generator[Any, Any, str]:
+        try:
+            yield d
+        except CancelledError:
+            return "cancelled late"
+        return "no"
+
+    result = f()
+    result.cancel()
+    seen: list[Any] = []
+    result.addBoth(seen.append)
+    assert seen == []
+    d.unpause()
+    assert seen == ["cancelled late"]
+
+
+def test_cancel_from_inside_the_running_generator_is_ignored() -> None:
+    # As in Twisted: nothing is being awaited at that moment, so there is
+    # nothing to cancel; the generator carries on.
+    gate: Deferred[None] = Deferred()
+    holder: list[Deferred[Any]] = []
+
+    @inlineCallbacks
+    def f() -> Generator[Any, Any, str]:
+        yield gate
+        holder[0].cancel()
+        value = yield succeed("after")
+        return value
+
+    result = f()
+    holder.append(result)
+    gate.callback(None)
+    assert outcome(result) == "after"
+
+
+def test_cancel_after_the_generator_finished_does_nothing() -> None:
+    @inlineCallbacks
+    def f() -> Generator[Any, Any, int]:
+        yield None
+        return 1
+
+    result = f()
+    result.cancel()
+    assert outcome(result) == 1
+
+
+def test_cancelling_an_inner_call_reaches_the_innermost_deferred() -> None:
+    innermost: Deferred[int] = Deferred()
+
+    @inlineCallbacks
+    def inner() -> Generator[Any, Any, int]:
+        return (yield innermost)
+
+    @inlineCallbacks
+    def outer() -> Generator[Any, Any, int]:
+        return (yield inner())
+
+    result = outer()
+    result.cancel()
+    assert innermost.called
+    assert failureOf(result).check(CancelledError)
+
+
+# --- contextvars -------------------------------------------------------------
+
+var: contextvars.ContextVar[str] = contextvars.ContextVar("var", default="unset")
+
+
+def test_context_changes_persist_across_yields_and_do_not_leak() -> None:
+    d: Deferred[None] = Deferred()
+    seen: list[str] = []
+
+    @inlineCallbacks
+    def f() -> Generator[Any, Any, None]:
+        seen.append(var.get())
+        var.set("inside")
+        yield succeed(None)
+        seen.append(var.get())
+        yield d
+        seen.append(var.get())
+
+    var.set("caller")
+    try:
+        result = f()
+        assert var.get() == "caller"
+        var.set("caller changed later")
+        d.callback(None)  # resumed from here, in its own context
+        assert var.get() == "caller changed later"
+    finally:
+        var.set("unset")
+    assert outcome(result) is None
+    assert seen == ["caller", "inside", "inside"]
+
+
+def test_each_call_gets_its_own_context() -> None:
+    gates = [Deferred[None](), Deferred[None]()]
+    seen: list[str] = []
+
+    @inlineCallbacks
+    def f(name: str, gate: Deferred[None]) -> Generator[Any, Any, None]:
+        var.set(name)
+        yield gate
+        seen.append(var.get())
+
+    f("one", gates[0])
+    f("two", gates[1])
+    gates[1].callback(None)
+    gates[0].callback(None)
+    assert seen == ["two", "one"]
+
+
+# --- bad input and the decorator -----------------------------------------------
+
+
+def test_decorating_a_non_generator_function_raises_TypeError_when_called() -> None:
+    def notAGenerator() -> int:
+        return 1
+
+    decorated = inlineCallbacks(notAGenerator)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="to return a generator"):
+        decorated()
+
+
+def test_decorating_an_async_function_raises_TypeError_with_a_hint() -> None:
+    async def coroutineFunction() -> int:
+        return 1
+
+    decorated = inlineCallbacks(coroutineFunction)  # type: ignore[arg-type]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "coroutine was never awaited"
+        with pytest.raises(TypeError, match="ensureDeferred"):
+            decorated()
+        gc.collect()
+
+
+def test_returnValue_in_a_non_generator_raises_TypeError() -> None:
+    def f() -> None:
+        returnValue(1)
+
+    with pytest.raises(TypeError, match="returnValue"):
+        inlineCallbacks(f)()  # type: ignore[arg-type]
+
+
+def test_exception_from_a_non_generator_function_propagates() -> None:
+    def f() -> None:
+        raise KeyError("direct")
+
+    with pytest.raises(KeyError):
+        inlineCallbacks(f)()  # type: ignore[arg-type]
+
+
+def test_decorator_keeps_name_docstring_and_signature() -> None:
+    def fetch(url: str, *, retries: int = 3) -> Generator[Any, Any, str]:
+        """Fetch a page."""
+        yield None
+        return url
+
+    decorated = inlineCallbacks(fetch)
+    assert decorated.__name__ == "fetch"
+    assert decorated.__doc__ == "Fetch a page."
+    assert inspect.signature(decorated) == inspect.signature(fetch)
+    assert outcome(decorated("u", retries=1)) == "u"
+
+
+def test_decorated_method_gets_self() -> None:
+    class Thing:
+        factor = 3
+
+        @inlineCallbacks
+        def compute(self, x: int) -> Generator[Any, Any, int]:
+            y = yield succeed(x)
+            return y * self.factor
+
+    assert outcome(Thing().compute(2)) == 6
+
+
+# --- re-entrancy ---------------------------------------------------------------
+
+
+def test_generator_firing_the_deferred_another_one_waits_on() -> None:
+    ping: Deferred[int] = Deferred()
+    order: list[str] = []
+
+    @inlineCallbacks
+    def waiter() -> Generator[Any, Any, int]:
+        value = yield ping
+        order.append("waiter resumed")
+        return value
+
+    @inlineCallbacks
+    def firer() -> Generator[Any, Any, None]:
+        yield None
+        order.append("firing")
+        ping.callback(7)
+        order.append("fired")
+
+    w = waiter()
+    firer()
+    assert order == ["firing", "waiter resumed", "fired"]
+    assert outcome(w) == 7
+
+
+def test_ensureDeferred_and_inlineCallbacks_await_each_other() -> None:
+    gate: Deferred[int] = Deferred()
+
+    @inlineCallbacks
+    def inner() -> Generator[Any, Any, int]:
+        return (yield gate) * 2
+
+    async def middle() -> int:
+        return await inner() + 1
+
+    @inlineCallbacks
+    def outer() -> Generator[Any, Any, int]:
+        return (yield ensureDeferred(middle()))
+
+    result = outer()
+    gate.callback(5)
+    assert outcome(result) == 11
+
+
+# --- memory --------------------------------------------------------------------
+
+
+def assertLeavesNoCycle(run: Callable[[], object]) -> None:
+    """Run ``run()`` with the garbage collector off; nothing it leaves behind
+    may need the collector (every object must be freed by reference counts)."""
+    gc.collect()
+    gc.disable()
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    try:
+        run()
+        gc.collect()
+        leftovers = sorted({type(o).__name__ for o in gc.garbage})
+        assert leftovers == []
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+        gc.enable()
+
+
+def test_finished_call_leaves_no_reference_cycle() -> None:
+    def run() -> None:
+        pending: Deferred[int] = Deferred()
+
+        @inlineCallbacks
+        def f() -> Generator[Any, Any, int]:
+            a = yield succeed(1)
+            b = yield pending
+            return a + b
+
+        result = f()
+        pending.callback(2)
+        assert outcome(result) == 3
+
+    assertLeavesNoCycle(run)
+
+
+def test_failed_then_handled_call_leaves_no_reference_cycle() -> None:
+    def run() -> None:
+        pending: Deferred[int] = Deferred()
+
+        @inlineCallbacks
+        def f() -> Generator[Any, Any, None]:
+            try:
+                yield fail(ValueError("caught"))
+            except ValueError:
+                pass
+            yield pending
+            yield fail(KeyError("propagated"))
+
+        result = f()
+        result.addErrback(lambda failure: None)  # handled before it fails
+        pending.callback(1)
+
+    assertLeavesNoCycle(run)
+
+
+def test_finished_generator_is_released() -> None:
+    gens: list[weakref.ref[Any]] = []
+
+    def body() -> Generator[Any, Any, int]:
+        yield succeed(None)
+        return 1
+
+    def f() -> Generator[Any, Any, int]:
+        gen = body()
+        gens.append(weakref.ref(gen))
+        return gen
+
+    result = inlineCallbacks(f)()
+    assert outcome(result) == 1
+    assert gens[0]() is None
