@@ -151,7 +151,7 @@ class _Driver:
             d.result = None
             failed = type(result) in _FTYPES
             if failed:
-                info = d._debugInfo
+                info = d._extra
                 if info is not None:
                     info.failResult = None
         self._finish(result)
@@ -183,7 +183,7 @@ class _Driver:
             # ``cancel()`` on it reaches us again through that one.
             fresh: Deferred[Any] = Deferred(self._cancel)
             self._deferred = fresh
-            deferred._canceller = None
+            deferred._dropCanceller()
             deferred.result = fresh
             deferred.paused += 1
             fresh._append_continuation(deferred)

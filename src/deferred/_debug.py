@@ -11,6 +11,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
+
     from .failure import Failure
 
 __all__ = ["DebugInfo", "logFailure", "formatStack"]
@@ -55,21 +58,25 @@ def logFailure(message: str, failure: Failure) -> None:
 
 
 class DebugInfo:
-    """What a Deferred remembers for error reports.
+    """What a Deferred remembers beyond its result, when it needs to.
 
     ``failResult`` is the failure the Deferred currently rests on, if any;
     when this object is collected with one still set, the failure was never
     handled and is logged once.  ``creator`` and ``invoker`` are the stacks
     (lists of text lines) that created the Deferred and first fired it,
-    recorded only while debugging is on.
+    recorded only while debugging is on.  ``canceller`` and ``suppress``
+    (ignore the next fire: the Deferred was cancelled without a canceller)
+    are kept here too, so a Deferred needs one slot for all of them.
     """
 
-    __slots__ = ("creator", "failResult", "invoker")
+    __slots__ = ("canceller", "creator", "failResult", "invoker", "suppress")
 
     def __init__(self) -> None:
         self.failResult: Failure | None = None
         self.creator: list[str] | None = None
         self.invoker: list[str] | None = None
+        self.canceller: Callable[[Any], object] | None = None
+        self.suppress = False
 
     def _getDebugTracebacks(self) -> str:
         info = ""

@@ -48,9 +48,6 @@ class _Sentinel:
 _NO_RESULT: Any = _Sentinel("<no result>")
 #: In a callback list: hand the result to the Deferred stored as the "args".
 _CONTINUE: Any = _Sentinel("<continue>")
-#: Stored as the canceller once a Deferred without one has been cancelled:
-#: the one fire that its producer will still make must be ignored.
-_SUPPRESS: Any = _Sentinel("<suppress next fire>")
 
 #: Deferred and its subclasses.  ``type(x) in _DEFERRED_TYPES`` is much cheaper
 #: than ``isinstance(x, Deferred)`` (Deferred is generic) on the hot path.
@@ -95,8 +92,7 @@ class Deferred(Awaitable[_T], Generic[_T]):
     __slots__ = (
         "__weakref__",
         "_callbacks",
-        "_canceller",
-        "_debugInfo",
+        "_extra",
         "_runningCallbacks",
         "paused",
         "result",
@@ -113,8 +109,12 @@ class Deferred(Awaitable[_T], Generic[_T]):
     # is ``None`` when empty.
     # An unused list is the shared empty tuple.
     _callbacks: list[Any] | tuple[()]
-    _canceller: Callable[[Deferred[Any]], None] | None
-    _debugInfo: DebugInfo | None
+    # ``_extra`` is the canceller (or None) until something needs more: then
+    # a DebugInfo holds the canceller, the failure the Deferred rests on (to
+    # report it if never handled), the one fire to ignore after cancel(),
+    # and the debugging stacks.  One slot for all keeps Deferreds small.
+    # (Typed Any: once fired it is always a DebugInfo or None.)
+    _extra: Any
     _runningCallbacks: bool
     paused: int
     result: Any
@@ -129,12 +129,10 @@ class Deferred(Awaitable[_T], Generic[_T]):
         self._callbacks = _EMPTY
         self.result = _NO_RESULT
         self.paused = 0
-        self._canceller = canceller
-        self._debugInfo = None
+        self._extra = canceller
         self._runningCallbacks = False
         if self.debug:
-            info = self._debugInfo = DebugInfo()
-            info.creator = formatStack(1)
+            self._info().creator = formatStack(1)
 
     # -- state --------------------------------------------------------------
 
@@ -378,7 +376,7 @@ class Deferred(Awaitable[_T], Generic[_T]):
             self._runCallbacks()
         else:
             self.result = result
-            info = self._debugInfo
+            info = self._extra
             if info is not None:
                 info.failResult = None
 
@@ -445,10 +443,10 @@ class Deferred(Awaitable[_T], Generic[_T]):
                 "a Deferred cannot be fired with another Deferred as its "
                 "result; return it from a callback, or use chainDeferred()"
             )
-        if self._canceller is not None:
-            self._canceller = None
+        if self._extra is not None:
+            self._dropCanceller()
         if self.debug:
-            self._recordInvoker()
+            self._info().invoker = formatStack(1)
         self.result = result
         cbs = self._callbacks
         if len(cbs) == 4 and not self.paused:
@@ -474,33 +472,44 @@ class Deferred(Awaitable[_T], Generic[_T]):
             return
         if not isinstance(fail, Failure):
             fail = Failure(fail, captureVars=self.debug)
-        canceller = self._canceller
-        # _SUPPRESS stays: cancel() set it just before failing this Deferred.
-        if canceller is not None and canceller is not _SUPPRESS:
-            self._canceller = None
+        if self._extra is not None:
+            self._dropCanceller()
         if self.debug:
-            self._recordInvoker()
+            self._info().invoker = formatStack(1)
         self.result = fail
         self._runCallbacks()
 
     def _refire(self) -> None:
         """A second fire: ignored once after cancel(), an error otherwise."""
-        if self._canceller is _SUPPRESS:
-            self._canceller = None
-            return
-        info = self._debugInfo
-        if self.debug and info is not None:
-            raise AlreadyCalledError("\n" + info._getDebugTracebacks())
+        info = self._extra
+        if type(info) is DebugInfo:
+            if info.suppress:
+                info.suppress = False
+                return
+            if self.debug:
+                raise AlreadyCalledError("\n" + info._getDebugTracebacks())
         raise AlreadyCalledError(
             f"{self!r} has already been fired"
             + ("" if self.debug else "; setDebugging(True) shows where")
         )
 
-    def _recordInvoker(self) -> None:
-        info = self._debugInfo
-        if info is None:
-            info = self._debugInfo = DebugInfo()
-        info.invoker = formatStack(2)
+    def _info(self) -> DebugInfo:
+        """This Deferred's DebugInfo, made (holding the canceller) if needed."""
+        extra = self._extra
+        if type(extra) is DebugInfo:
+            return extra
+        info = self._extra = DebugInfo()
+        info.canceller = extra
+        return info
+
+    def _dropCanceller(self) -> None:
+        # A fired Deferred no longer needs its canceller: let it go, and
+        # whatever it references with it.
+        extra = self._extra
+        if type(extra) is DebugInfo:
+            extra.canceller = None
+        else:
+            self._extra = None
 
     # -- pausing and cancelling ----------------------------------------------
 
@@ -529,10 +538,12 @@ class Deferred(Awaitable[_T], Generic[_T]):
         waiting on another one cancels that one.  Otherwise nothing happens.
         """
         if self.result is _NO_RESULT:
-            canceller = self._canceller
+            extra = self._extra
+            canceller = extra.canceller if type(extra) is DebugInfo else extra
             if canceller is None:
-                self._canceller = _SUPPRESS
-            elif canceller is not _SUPPRESS:
+                # Its producer does not know: ignore the fire it will make.
+                self._info().suppress = True
+            else:
                 canceller(self)
             if self.result is _NO_RESULT:
                 self.errback(Failure(CancelledError()))
@@ -581,7 +592,7 @@ class Deferred(Awaitable[_T], Generic[_T]):
                     current._runningCallbacks = False
                     del cbs[: len(cbs) - it.__length_hint__()]  # type: ignore[union-attr]
                     current.result = None
-                    info = current._debugInfo
+                    info = current._extra
                     if info is not None:
                         info.failResult = None
                     args.result = result
@@ -626,7 +637,7 @@ class Deferred(Awaitable[_T], Generic[_T]):
                             current._runningCallbacks = False
                             del cbs[: len(cbs) - it.__length_hint__()]  # type: ignore[union-attr]
                             current.result = result
-                            info = current._debugInfo
+                            info = current._extra
                             if info is not None:
                                 info.failResult = None
                             if not chain:
@@ -635,7 +646,7 @@ class Deferred(Awaitable[_T], Generic[_T]):
                             break
                         # Already fired: take its result and go on.
                         result.result = None
-                        info = result._debugInfo
+                        info = result._extra
                         if info is not None:
                             info.failResult = None
                         result = inner
@@ -644,16 +655,14 @@ class Deferred(Awaitable[_T], Generic[_T]):
                 current._runningCallbacks = False
                 current._callbacks = _EMPTY
                 current.result = result
-                info = current._debugInfo
+                info = current._extra
                 if type(result) in _FTYPES:
                     # Keep the traceback as text only: live frames would tie
                     # this Deferred into a cycle (a frame that fired it
                     # references it), so an unhandled error would wait for the
                     # garbage collector to be reported.
                     result.cleanFailure()
-                    if info is None:
-                        info = current._debugInfo = DebugInfo()
-                    info.failResult = result
+                    current._info().failResult = result
                 elif info is not None:
                     info.failResult = None
                 if not chain:
@@ -732,7 +741,7 @@ class Deferred(Awaitable[_T], Generic[_T]):
             return sent  # type: ignore[no-any-return]
         if type(result) in _FAILURE_TYPES:
             # Raising it here hands it to the awaiting code: it is handled.
-            info = self._debugInfo
+            info = self._extra
             if info is not None:
                 info.failResult = None
             exc = result.value.with_traceback(result.tb)

@@ -33,8 +33,7 @@ def succeed(result: _T) -> Deferred[_T]:
     d._callbacks = ()
     d.result = result
     d.paused = 0
-    d._canceller = None
-    d._debugInfo = None
+    d._extra = None
     d._runningCallbacks = False
     return d
 
