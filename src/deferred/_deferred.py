@@ -713,11 +713,7 @@ class Deferred(Awaitable[_T], Generic[_T]):
         """
         result = self.result
         if result is _NO_RESULT or self.paused or self._runningCallbacks:
-            # (An absolute import: cheap once loaded, unlike a relative one;
-            # a module-level one would be circular.)
-            import deferred._futures as futures
-
-            waiter = futures.DeferredFuture()
+            waiter = _DeferredFuture()
             waiter._deferred = self
             try:
                 sent = yield waiter
@@ -854,3 +850,7 @@ def setDebugging(on: bool) -> None:
 def getDebugging() -> bool:
     """Whether Deferred debugging is on (see :func:`setDebugging`)."""
     return Deferred.debug
+
+
+# At the bottom: _futures builds on Deferred (the import is circular).
+from ._futures import DeferredFuture as _DeferredFuture  # noqa: E402
