@@ -570,7 +570,7 @@ class Deferred(Awaitable[_T], Generic[_T]):
             # A callback added a callback to its own Deferred: the loop
             # already running below us will pick it up.
             return
-        chain: list[Deferred[Any]] = []
+        chain: list[Deferred[Any]] | None = None
         current: Deferred[Any] = self
         while True:
             if current.paused:
@@ -597,7 +597,10 @@ class Deferred(Awaitable[_T], Generic[_T]):
                         info.failResult = None
                     args.result = result
                     args.paused -= 1
-                    chain.append(current)
+                    if chain is None:
+                        chain = [current]
+                    else:
+                        chain.append(current)
                     current = args
                     break
                 try:
@@ -633,7 +636,11 @@ class Deferred(Awaitable[_T], Generic[_T]):
                             # Wait for it: it resumes us when it reaches the
                             # marker we leave on it.
                             current.paused += 1
-                            result._append_continuation(current)
+                            waitList = result._callbacks
+                            if waitList:
+                                waitList += (_CONT, _CONT, current, None)
+                            else:
+                                result._callbacks = [_CONT, _CONT, current, None]
                             current._runningCallbacks = False
                             del cbs[: len(cbs) - it.__length_hint__()]  # type: ignore[union-attr]
                             current.result = result
