@@ -362,7 +362,7 @@ class _Race:
             self.result.errback(Failure(FailureGroup(failures)))
 
 
-def race(deferreds: Iterable[Deferred[_T]]) -> Deferred[tuple[int, _T]]:
+def race(ds: Iterable[Deferred[_T]]) -> Deferred[tuple[int, _T]]:
     """A Deferred of ``(index, result)`` for the first input to succeed.
 
     As soon as one input succeeds every other one is cancelled.  If all of
@@ -375,7 +375,7 @@ def race(deferreds: Iterable[Deferred[_T]]) -> Deferred[tuple[int, _T]]:
     never fire); a canceller that raises is logged and the other inputs are
     still cancelled (Twisted lets it escape, leaving the race unfired).
     """
-    inputs = _inputs(deferreds, "race")
+    inputs = _inputs(ds, "race")
     if not inputs:
         raise ValueError("race() needs at least one Deferred")
     state = _Race(inputs)

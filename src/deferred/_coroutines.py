@@ -25,6 +25,8 @@ Deferred then waits on a fresh one that the generator's outcome fires).
 
 from __future__ import annotations
 
+from _thread import _local
+from collections import deque
 from collections.abc import Coroutine, Generator
 from contextvars import copy_context
 from types import CoroutineType, GeneratorType
@@ -54,6 +56,23 @@ class _DefGen_Return(BaseException):  # Twisted's name for it
     def __init__(self, value: object) -> None:
         super().__init__(value)
         self.value = value
+
+
+#: How many finishing generators may fire their Deferreds inside one another
+#: before the rest wait for the outermost (see ``_Driver._finish``).
+_MAX_NESTED_FINISHES = 20
+
+
+class _FinishState(_local):
+    """Per thread: how deep finishes are nested, and the ones left to fire."""
+
+    depth = 0
+
+    def __init__(self) -> None:
+        self.backlog: deque[tuple[Deferred[Any], Any]] = deque()
+
+
+_finishing = _FinishState()
 
 
 class _Driver:
@@ -166,7 +185,28 @@ class _Driver:
                     "cannot be the result of another -- yield or await it first"
                 )
             )
-        deferred.callback(result)
+        state = _finishing
+        depth = state.depth
+        if depth >= _MAX_NESTED_FINISHES:
+            # Firing it here would run whatever waits on it -- often the next
+            # generator of a pipeline, which finishes and fires the next, and
+            # so on, deeper and deeper.  The outermost finish fires it instead.
+            state.backlog.append((deferred, result))
+            return
+        state.depth = depth + 1
+        try:
+            deferred.callback(result)
+        finally:
+            state.depth = depth
+            if not depth:
+                backlog = state.backlog
+                while backlog:
+                    deferred, result = backlog.popleft()
+                    state.depth = 1
+                    try:
+                        deferred.callback(result)
+                    finally:
+                        state.depth = 0
 
     def _cancel(self, deferred: Deferred[Any]) -> None:
         """The canceller of the Deferred this driver returned."""

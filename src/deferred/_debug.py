@@ -52,7 +52,7 @@ def logFailure(message: str, failure: Failure) -> None:
         (failure.type, failure.value, failure.tb),
         extra={"failure": failure},
     )
-    if failure.tb is None and failure.frames:
+    if failure.tb is None:
         record.exc_text = failure.getTraceback().rstrip("\n")
     logger.handle(record)
 

@@ -537,18 +537,24 @@ class Deferred(Awaitable[_T], Generic[_T]):
         producer's later fire is silently ignored (once).  A Deferred that is
         waiting on another one cancels that one.  Otherwise nothing happens.
         """
-        if self.result is _NO_RESULT:
-            extra = self._extra
+        target = self
+        # Waiting on another Deferred: cancel the one at the end of the chain,
+        # walking down it rather than recursing (chains can be very long).
+        while type(target.result) in _DEFERRED_TYPES:
+            target = target.result
+            if type(target).cancel is not Deferred.cancel:
+                target.cancel()  # a subclass's own way of cancelling
+                return
+        if target.result is _NO_RESULT:
+            extra = target._extra
             canceller = extra.canceller if type(extra) is DebugInfo else extra
             if canceller is None:
                 # Its producer does not know: ignore the fire it will make.
-                self._info().suppress = True
+                target._info().suppress = True
             else:
-                canceller(self)
-            if self.result is _NO_RESULT:
-                self.errback(Failure(CancelledError()))
-        elif type(self.result) in _DEFERRED_TYPES:
-            self.result.cancel()
+                canceller(target)
+            if target.result is _NO_RESULT:
+                target.errback(Failure(CancelledError()))
 
     # -- the callback loop -----------------------------------------------------
 

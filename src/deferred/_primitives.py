@@ -327,8 +327,8 @@ class _ConcurrencyPrimitive(_WaitQueue[Any]):
     @overload
     def run(
         self,
-        f: Callable[_P, Deferred[_R]],
         /,
+        f: Callable[_P, Deferred[_R]],
         *args: _P.args,
         **kwargs: _P.kwargs,
     ) -> Deferred[_R]: ...
@@ -336,18 +336,18 @@ class _ConcurrencyPrimitive(_WaitQueue[Any]):
     @overload
     def run(
         self,
-        f: Callable[_P, Coroutine[Any, Any, _R]],
         /,
+        f: Callable[_P, Coroutine[Any, Any, _R]],
         *args: _P.args,
         **kwargs: _P.kwargs,
     ) -> Deferred[_R]: ...
 
     @overload
     def run(
-        self, f: Callable[_P, _R], /, *args: _P.args, **kwargs: _P.kwargs
+        self, /, f: Callable[_P, _R], *args: _P.args, **kwargs: _P.kwargs
     ) -> Deferred[_R]: ...
 
-    def run(self, f: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Deferred[Any]:
+    def run(self, /, f: Callable[..., Any], *args: Any, **kwargs: Any) -> Deferred[Any]:
         """Acquire, call ``f(*args, **kwargs)``, release; return a Deferred of
         ``f``'s outcome.
 
@@ -411,7 +411,7 @@ class _ConcurrencyPrimitive(_WaitQueue[Any]):
         return d
 
     def _runThroughAcquire(
-        self, f: Callable[..., Any], /, *args: Any, **kwargs: Any
+        self, /, f: Callable[..., Any], *args: Any, **kwargs: Any
     ) -> Deferred[Any]:
         # run() for subclasses that redefine acquire() or release().
         if not callable(f):
@@ -422,9 +422,19 @@ class _ConcurrencyPrimitive(_WaitQueue[Any]):
         self.release()
         return result
 
-    def __aenter__(self: _S) -> Deferred[_S]:
+    async def __aenter__(self: _S) -> _S:
         """``async with primitive:`` acquires it for the block."""
-        return self.acquire()
+        granted: list[object] = []
+        acquiring = self.acquire().addCallback(_keep, granted)
+        try:
+            return await acquiring
+        except BaseException:
+            # An asyncio task can be cancelled after the primitive was handed
+            # to it but before it resumed: the block never runs, so give the
+            # primitive back, or it would stay held for good.
+            if granted:
+                self.release()
+            raise
 
     def __aexit__(
         self,
@@ -438,6 +448,12 @@ class _ConcurrencyPrimitive(_WaitQueue[Any]):
         d: Deferred[Literal[False]] = Deferred()
         d.result = False
         return d
+
+
+def _keep(result: _T, box: list[object]) -> _T:
+    """A callback that notes the result it passes on."""
+    box.append(result)
+    return result
 
 
 def _callHolding(

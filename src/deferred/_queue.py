@@ -9,7 +9,7 @@ from operator import index
 from typing import TYPE_CHECKING, TypeVar
 
 from ._deferred import _NO_RESULT, Deferred
-from ._primitives import _Statistics, _WaitQueue
+from ._primitives import _keep, _Statistics, _WaitQueue
 
 if TYPE_CHECKING:
     from typing import Any
@@ -183,9 +183,25 @@ class DeferredQueue(_WaitQueue[_T]):
     def __aiter__(self: _Q) -> _Q:
         return self
 
-    def __anext__(self) -> Deferred[_T]:
+    async def __anext__(self) -> _T:
         """The next object (``get()``); the iteration never ends by itself."""
-        return self.get()
+        received: list[object] = []
+        getting = self.get().addCallback(_keep, received)
+        try:
+            return await getting
+        except BaseException:
+            # An asyncio task can be cancelled after put() handed it the
+            # object but before it resumed: put the object back, first in
+            # line, so nothing is lost.
+            if received:
+                self._putBack(received[0])  # type: ignore[arg-type]
+            raise
+
+    def _putBack(self, obj: _T) -> None:
+        if len(self._waiters) > self._dead and not self._delivering:
+            self.put(obj)  # to the oldest live getter
+        else:
+            self._pending.appendleft(obj)
 
     def __repr__(self) -> str:
         return (

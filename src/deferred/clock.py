@@ -152,6 +152,9 @@ class DelayedCall:
         self._checkActive("cancel")
         self.cancelled = True
         self._owner._cancel(self)
+        # The clock may keep this call in its heap until it is swept: it must
+        # not point back, or the two would form a reference cycle.
+        self._owner = self._seconds = None  # type: ignore[assignment]
         # As asyncio's handles do: a cancelled call that someone keeps (a stored
         # timeout, say) should not keep the function and its arguments alive.
         self.func, self.args, self.kw = _cancelledFunc, (), {}

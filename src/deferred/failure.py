@@ -82,6 +82,8 @@ class Failure:
     _frames: list[Frame] | None = None
     _parents: list[str] | None = None
     _count: int = 0
+    #: The text of the exceptions this one was raised from, once cleaned.
+    _chain: str | None = None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -248,6 +250,7 @@ class Failure:
             if detail == "verbose":
                 pickled = " (pickled) " if self.pickled else " "
                 w(f"*--- Failure #{self.count}{pickled}---\n")
+            w(self._chainedText())
             w("Traceback (most recent call last):\n")
             if not frames:
                 w("Failure: ")
@@ -302,6 +305,18 @@ class Failure:
         value = self.value
         if value.__traceback__ is not None:
             value.__traceback__ = None
+        if value.__cause__ is not None or value.__context__ is not None:
+            # The exceptions this one was raised from (``raise ... from``, or
+            # inside ``except``) hold frames too: keep their text, drop them.
+            self._chain = _formatChain(value)
+            seen = {id(value)}
+            linked = [value.__cause__, value.__context__]
+            while linked:
+                exc = linked.pop()
+                if exc is not None and id(exc) not in seen:
+                    seen.add(id(exc))
+                    exc.__traceback__ = None
+                    linked += (exc.__cause__, exc.__context__)
         # Should this exception be raised again (trap() does that), the
         # Failure made from it can still show where it first came from.
         try:
@@ -309,8 +324,13 @@ class Failure:
         except AttributeError:  # pragma: no cover - exceptions with __slots__
             pass
 
+    def _chainedText(self) -> str:
+        chain = self._chain
+        return _formatChain(self.value) if chain is None else chain
+
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
+        state["_chain"] = self._chainedText()
         state["tb"] = None
         state["_frames"] = _safeFrames(self.frames, self.captureVars)
         state["_parents"] = self.parents
@@ -319,6 +339,25 @@ class Failure:
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
+
+
+def _formatChain(value: BaseException) -> str:
+    """Python's text for the exceptions ``value`` was raised from, ending
+    with the sentence that leads to ``value`` itself ("" if none)."""
+    if value.__cause__ is not None:
+        linked = value.__cause__
+        link = "The above exception was the direct cause of the following exception:"
+    elif value.__context__ is not None and not value.__suppress_context__:
+        linked = value.__context__
+        link = "During handling of the above exception, another exception occurred:"
+    else:
+        return ""
+    import traceback
+
+    text = "".join(
+        traceback.format_exception(type(linked), linked, linked.__traceback__)
+    )
+    return f"{text}\n{link}\n\n"
 
 
 def _extractFrames(tb: TracebackType | None, captureVars: bool) -> list[Frame]:
