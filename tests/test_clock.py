@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from deferred import Deferred
 from deferred.clock import (
     AlreadyCalled,
     AlreadyCancelled,
@@ -276,6 +277,24 @@ def test_call_cancelled_during_advance_does_not_run() -> None:
     clock.callLater(0.5, second.cancel)
     clock.advance(1)
     assert ran == []
+
+
+def test_clock_with_cancelled_call_leaves_no_cycle() -> None:
+    # A cancelled call (here addTimeout's timer, as the Deferred fired in
+    # time) must not tie the clock into a reference cycle.
+    def scenario() -> None:
+        clock = Clock()
+        d: Deferred[int] = Deferred()
+        d.addTimeout(5, clock)
+        d.callback(1)
+
+    gc.collect()
+    gc.disable()
+    try:
+        scenario()
+        assert gc.collect() == 0
+    finally:
+        gc.enable()
 
 
 # --- Clock: reset and delay ---------------------------------------------------

@@ -777,6 +777,11 @@ def test_race_accepts_a_generator_and_reads_it_once() -> None:
     assert ds[0].called  # cancelled: the generator's items were kept
 
 
+def test_race_accepts_twisted_keyword_name() -> None:
+    d: Deferred[Any] = race(ds=[succeed(1)])
+    assert d.result == (0, 1)
+
+
 def test_finished_race_leaves_no_reference_cycles() -> None:
     gc.collect()
     gc.disable()

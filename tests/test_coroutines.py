@@ -278,6 +278,22 @@ def test_many_pending_awaits_use_constant_stack() -> None:
     assert outcome(result) == 5_000 * 4_999 // 2
 
 
+def test_coroutine_pipeline_of_many_stages_fires(
+    deferredLog: list[logging.LogRecord],
+) -> None:
+    # Each stage awaits the previous one's Deferred: firing the first resumes
+    # them all without recursing once per stage.
+    async def stage(previous: Deferred[int]) -> int:
+        return (await previous) + 1
+
+    first: Deferred[int] = Deferred()
+    d = first
+    for _ in range(2000):
+        d = ensureDeferred(stage(d))
+    first.callback(0)
+    assert d.result == 2000
+
+
 # --- cancellation in our driver ---------------------------------------------
 
 

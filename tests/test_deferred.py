@@ -865,6 +865,32 @@ def test_cancel_reaches_the_bottom_of_a_chain_of_waiting_deferreds() -> None:
     bottom.callback("late")
 
 
+def _returnIt(_: object, it: Deferred[Any]) -> Deferred[Any]:
+    return it
+
+
+def _waitingChain(length: int) -> list[Deferred[Any]]:
+    """Deferreds each waiting on the next (the first fired first): a chain
+    made by callbacks returning Deferreds; the last one is unfired."""
+    ds: list[Deferred[Any]] = [Deferred() for _ in range(length)]
+    for d, nxt in itertools.pairwise(ds):
+        d.addCallback(_returnIt, nxt)
+    for d in ds[:-1]:
+        d.callback(None)
+    return ds
+
+
+def test_cancel_head_of_deep_chain_cancels_the_innermost(
+    deferredLog: list[logging.LogRecord],
+) -> None:
+    # Deeper than the recursion limit: cancel() must walk the chain iteratively.
+    ds = _waitingChain(5000)
+    outcome: list[Any] = []
+    ds[0].addBoth(outcome.append)
+    ds[0].cancel()
+    assert len(outcome) == 1 and isinstance(outcome[0].value, CancelledError)
+
+
 def test_cancel_from_inside_its_own_callback_does_nothing() -> None:
     calls: list[Deferred[Any]] = []
     d: Deferred[int] = Deferred(calls.append)

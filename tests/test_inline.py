@@ -484,6 +484,24 @@ def test_fired_and_pending_yields_use_constant_stack() -> None:
     assert outcome(result) == 2 * (10_000 * 9_999 // 2)
 
 
+def test_inlineCallbacks_pipeline_of_many_stages_fires(
+    deferredLog: list[logging.LogRecord],
+) -> None:
+    # Each stage waits on the previous one's Deferred: firing the first
+    # resumes them all without recursing once per stage.
+    @inlineCallbacks
+    def stage(previous: Deferred[int]) -> Any:
+        value = yield previous
+        return value + 1
+
+    first: Deferred[int] = Deferred()
+    d = first
+    for _ in range(2000):
+        d = stage(d)
+    first.callback(0)
+    assert d.result == 2000
+
+
 # --- cancellation ------------------------------------------------------------
 
 
@@ -545,6 +563,27 @@ def test_cancel_again_reaches_the_next_awaited_deferred() -> None:
     result.cancel()
     assert caught == ["first", "second"]
     assert outcome(result) == "finished"
+
+
+def test_generator_that_keeps_catching_cancel_gets_every_cancel(
+    deferredLog: list[logging.LogRecord],
+) -> None:
+    # Each caught cancellation leaves the generator waiting on a fresh
+    # Deferred; however many there are, every cancel() still reaches it.
+    caught = [0]
+
+    @inlineCallbacks
+    def service() -> Any:
+        while True:
+            try:
+                yield Deferred()
+            except CancelledError:
+                caught[0] += 1
+
+    d = service()
+    for _ in range(1500):
+        d.cancel()
+    assert caught[0] == 1500
 
 
 def test_generator_catching_cancellation_may_return_a_value() -> None:

@@ -330,13 +330,19 @@ def test_run_calls_f_with_its_arguments_and_gives_its_value(
 ) -> None:
     calls: list[tuple[Any, ...]] = []
 
-    def f(a: int, b: int, *, f: str) -> int:
-        calls.append((a, b, f, isHeld(primitive)))
+    def add(a: int, b: int, *, c: str) -> int:
+        calls.append((a, b, c, isHeld(primitive)))
         return a + b
 
-    d = primitive.run(f, 1, 2, f="keyword named like the parameter")
+    d = primitive.run(add, 1, 2, c="keyword")
     assert successResultOf(d) == 3
-    assert calls == [(1, 2, "keyword named like the parameter", True)]
+    assert calls == [(1, 2, "keyword", True)]
+    assert not isHeld(primitive)
+
+
+def test_run_takes_the_function_by_keyword_too(primitive: Primitive) -> None:
+    # As Twisted's: only ``self`` is positional-only.
+    assert successResultOf(primitive.run(f=lambda: "called")) == "called"
     assert not isHeld(primitive)
 
 
@@ -689,6 +695,51 @@ def test_cancelling_an_asyncio_task_waiting_in_async_with(primitive: Primitive) 
     asyncio.run(main())
     assert entered == [2]
     assert not isHeld(primitive)
+
+
+def test_async_with_lock_cancelled_after_handover_releases_the_lock() -> None:
+    # The task is cancelled after release() handed it the lock but before it
+    # resumed: the lock must not stay held by a task that never entered.
+    async def main() -> bool:
+        lock = DeferredLock()
+        await lock.acquire()
+        entered = []
+
+        async def worker() -> None:
+            async with lock:
+                entered.append(True)
+
+        task = asyncio.get_running_loop().create_task(worker())
+        await asyncio.sleep(0)  # the worker now waits in acquire()
+        lock.release()  # handed to the worker's Deferred; its wake-up is scheduled
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert entered == []
+        return lock.locked
+
+    assert asyncio.run(main()) is False
+
+
+def test_async_with_semaphore_cancelled_after_handover_returns_the_token() -> None:
+    # As above: the token handed to a task cancelled before it resumed comes back.
+    async def main() -> int:
+        sem = DeferredSemaphore(1)
+        await sem.acquire()
+
+        async def worker() -> None:
+            async with sem:
+                pass
+
+        task = asyncio.get_running_loop().create_task(worker())
+        await asyncio.sleep(0)
+        sem.release()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        return sem.tokens
+
+    assert asyncio.run(main()) == 1
 
 
 # --- semaphores ---------------------------------------------------------------

@@ -501,6 +501,28 @@ def test_async_for_in_an_asyncio_task() -> None:
     assert asyncio.run(main()) == [1, 2]
 
 
+def test_async_for_queue_cancelled_after_delivery_keeps_the_item() -> None:
+    # The task is cancelled after put() delivered the item but before it
+    # resumed: the item goes back to the queue rather than being lost.
+    async def main() -> list[str]:
+        queue: DeferredQueue[str] = DeferredQueue()
+        got: list[str] = []
+
+        async def consumer() -> None:
+            async for item in queue:
+                got.append(item)
+
+        task = asyncio.get_running_loop().create_task(consumer())
+        await asyncio.sleep(0)
+        queue.put("precious")
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        return got + queue.pending
+
+    assert asyncio.run(main()) == ["precious"]
+
+
 # --- statistics, representation, memory ---------------------------------------
 
 

@@ -175,6 +175,59 @@ def test_deferred_in_a_reference_cycle_is_reported_by_the_collector(
     assert "Boom: cycle" in logging.Formatter().format(record)
 
 
+def test_unhandled_chained_exception_reported_when_dropped(
+    deferredLog: Log,
+) -> None:
+    # An exception raised while handling another keeps no frames alive through
+    # its __context__, so reference counting reports it, without a cycle.
+    def fireFailing() -> None:
+        d: Deferred[int] = Deferred()
+
+        def callback(result: int) -> None:
+            try:
+                raise KeyError("first")
+            except KeyError:
+                raise ValueError("while handling")  # noqa: B904
+
+        d.addCallback(callback)
+        d.callback(1)
+
+    gc.disable()
+    try:
+        fireFailing()
+        reportedAtOnce = len(unhandled(deferredLog))
+        collected = gc.collect()
+    finally:
+        gc.enable()
+    assert (reportedAtOnce, collected) == (1, 0)
+
+
+def test_unhandled_exception_with_cause_reported_when_dropped(
+    deferredLog: Log,
+) -> None:
+    # Likewise for the __cause__ of ``raise ... from exc``.
+    def fireFailing() -> None:
+        d: Deferred[int] = Deferred()
+
+        def callback(result: int) -> None:
+            try:
+                raise KeyError("missing")
+            except KeyError as e:
+                raise ValueError("lookup failed") from e
+
+        d.addCallback(callback)
+        d.callback(1)
+
+    gc.disable()
+    try:
+        fireFailing()
+        reportedAtOnce = len(unhandled(deferredLog))
+        collected = gc.collect()
+    finally:
+        gc.enable()
+    assert (reportedAtOnce, collected) == (1, 0)
+
+
 def makeHere() -> Deferred[int]:
     return Deferred()
 
