@@ -64,19 +64,19 @@ class DebugInfo:
     when this object is collected with one still set, the failure was never
     handled and is logged once.  ``creator`` and ``invoker`` are the stacks
     (lists of text lines) that created the Deferred and first fired it,
-    recorded only while debugging is on.  ``canceller`` and ``suppress``
-    (ignore the next fire: the Deferred was cancelled without a canceller)
-    are kept here too, so a Deferred needs one slot for all of them.
+    recorded only while debugging is on.  The Deferred also keeps its
+    canceller here, and whether to ignore its next fire (it was cancelled
+    without a canceller), so it needs one slot for all of them.
     """
 
-    __slots__ = ("canceller", "creator", "failResult", "invoker", "suppress")
+    __slots__ = ("_canceller", "_suppress", "creator", "failResult", "invoker")
 
     def __init__(self) -> None:
         self.failResult: Failure | None = None
         self.creator: list[str] | None = None
         self.invoker: list[str] | None = None
-        self.canceller: Callable[[Any], object] | None = None
-        self.suppress = False
+        self._canceller: Callable[[Any], object] | None = None
+        self._suppress = False
 
     def _getDebugTracebacks(self) -> str:
         info = ""

@@ -483,8 +483,8 @@ class Deferred(Awaitable[_T], Generic[_T]):
         """A second fire: ignored once after cancel(), an error otherwise."""
         info = self._extra
         if type(info) is DebugInfo:
-            if info.suppress:
-                info.suppress = False
+            if info._suppress:
+                info._suppress = False
                 return
             if self.debug:
                 raise AlreadyCalledError("\n" + info._getDebugTracebacks())
@@ -499,7 +499,7 @@ class Deferred(Awaitable[_T], Generic[_T]):
         if type(extra) is DebugInfo:
             return extra
         info = self._extra = DebugInfo()
-        info.canceller = extra
+        info._canceller = extra
         return info
 
     def _dropCanceller(self) -> None:
@@ -507,7 +507,7 @@ class Deferred(Awaitable[_T], Generic[_T]):
         # whatever it references with it.
         extra = self._extra
         if type(extra) is DebugInfo:
-            extra.canceller = None
+            extra._canceller = None
         else:
             self._extra = None
 
@@ -547,10 +547,10 @@ class Deferred(Awaitable[_T], Generic[_T]):
                 return
         if target.result is _NO_RESULT:
             extra = target._extra
-            canceller = extra.canceller if type(extra) is DebugInfo else extra
+            canceller = extra._canceller if type(extra) is DebugInfo else extra
             if canceller is None:
                 # Its producer does not know: ignore the fire it will make.
-                target._info().suppress = True
+                target._info()._suppress = True
             else:
                 canceller(target)
             if target.result is _NO_RESULT:
