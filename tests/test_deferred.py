@@ -1147,3 +1147,39 @@ def test_chained_deferreds_leave_no_reference_cycle() -> None:
         assert gc.collect() == 0
     finally:
         gc.enable()
+
+
+# --- tracebacks of failures raised by callbacks ---------------------------------
+
+
+def _raisingCallback(result: object) -> object:
+    raise ValueError(result)
+
+
+@pytest.mark.parametrize(
+    "add",
+    [
+        lambda d: d.addCallback(_raisingCallback),
+        lambda d: d.addBoth(_raisingCallback),
+        lambda d: d.addCallbacks(_raisingCallback, _raisingCallback),
+    ],
+    ids=["addCallback", "addBoth", "addCallbacks"],
+)
+@pytest.mark.parametrize("firedFirst", [True, False], ids=["fired", "pending"])
+def test_failure_traceback_starts_at_the_raising_callback(
+    add: Callable[[Deferred[int]], object], firedFirst: bool
+) -> None:
+    # Whichever path runs the callback (the loop, or the shortcut for a
+    # fired Deferred), its frame is in the traceback and ours are not.
+    d: Deferred[int] = Deferred()
+    if firedFirst:
+        d.callback(1)
+        add(d)
+    else:
+        add(d)
+        d.callback(1)
+    failure = d.result
+    assert isinstance(failure, Failure)
+    names = [frame[0] for frame in failure.frames]
+    assert names == ["_raisingCallback"]
+    d.addErrback(lambda f: None)

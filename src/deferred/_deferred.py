@@ -257,7 +257,22 @@ class Deferred(Awaitable[_T], Generic[_T]):
             if result is not _NO_RESULT:
                 self._runCallbacks()
         elif type(result) not in _FAILURE_TYPES:
-            self._runNow(callback, args, kwargs)
+            # _runNow() inlined for the commonest case: a plain outcome.
+            self._runningCallbacks = True
+            try:
+                if args or kwargs:
+                    result = callback(result, *args, **kwargs)
+                else:
+                    result = callback(result)
+            except BaseException as e:
+                result = self._caught(e)
+            self._runningCallbacks = False
+            kind = type(result)
+            if self._callbacks or kind in _DEFERRED_TYPES or kind in _FAILURE_TYPES:
+                self._settle(result, callback)
+            else:
+                # (No failure was tracked: this Deferred held a success.)
+                self.result = result
         return self
 
     @overload
@@ -355,30 +370,37 @@ class Deferred(Awaitable[_T], Generic[_T]):
             else:
                 result = fn(self.result)
         except BaseException as e:
-            tb = e.__traceback__
-            if tb is not None:
-                e.__traceback__ = tb.tb_next
-            result = _failureFromException(e)
-            if self.debug:
-                result.captureVars = True
-            del e, tb
+            result = self._caught(e)
         self._runningCallbacks = False
-        resultType = type(result)
-        if (
-            self._callbacks
-            or resultType in _DEFERRED_TYPES
-            or resultType in _FAILURE_TYPES
-        ):
-            if result is self:
-                _warnReturnedSelf(fn)
-            self.result = result
-            self._callbacks = [_resume, _resume, None, None, *self._callbacks]
-            self._runCallbacks()
+        kind = type(result)
+        if self._callbacks or kind in _DEFERRED_TYPES or kind in _FAILURE_TYPES:
+            self._settle(result, fn)
         else:
             self.result = result
             info = self._extra
             if info is not None:
                 info.failResult = None
+
+    def _caught(self, e: BaseException) -> Failure:
+        """The Failure for an exception a callback run by _runNow raised."""
+        # Start the traceback at the callback: the frame that caught it (ours)
+        # is noise in reports.
+        tb = e.__traceback__
+        if tb is not None:
+            e.__traceback__ = tb.tb_next
+        failure = _failureFromException(e)
+        if self.debug:
+            failure.captureVars = True
+        return failure
+
+    def _settle(self, result: Any, fn: Callable[..., Any]) -> None:
+        # An outcome of _runNow() that needs the loop's care -- a Deferred to
+        # chain, a failure to track, callbacks that fn added meanwhile.
+        if result is self:
+            _warnReturnedSelf(fn)
+        self.result = result
+        self._callbacks = [_resume, _resume, None, None, *self._callbacks]
+        self._runCallbacks()
 
     def addTimeout(
         self,
@@ -565,6 +587,7 @@ class Deferred(Awaitable[_T], Generic[_T]):
         _CONT: Any = _CONTINUE,
         _TYPES: set[type] = _DEFERRED_TYPES,
         _NONE: Any = _NO_RESULT,
+        _type: type[type] = type,
     ) -> None:
         # The heart of the library.  It runs iteratively: when a callback
         # returns an unfired Deferred, this Deferred pauses and leaves a
@@ -583,12 +606,13 @@ class Deferred(Awaitable[_T], Generic[_T]):
                 return
             cbs = current._callbacks
             result = current.result
+            kind = _type(result)
             current._runningCallbacks = True
             # zip() over one iterator walks the flat list four items at a
             # time at C speed, and still sees entries appended meanwhile.
             it: Any = iter(cbs)
             for fn, eb, args, kwargs in zip(it, it, it, it):
-                if type(result) in _FTYPES:
+                if kind in _FTYPES:
                     fn = eb
                 if fn is None:
                     continue
@@ -625,11 +649,13 @@ class Deferred(Awaitable[_T], Generic[_T]):
                     if tb is not None:
                         e.__traceback__ = tb.tb_next
                     result = _failureFromException(e)
+                    kind = Failure
                     if self.debug:
                         result.captureVars = True
                     del e, tb
                 else:
-                    if type(result) in _TYPES:
+                    kind = _type(result)
+                    if kind in _TYPES:
                         if result is current and fn is not _resume:
                             _warnReturnedSelf(fn)
                         inner = result.result
@@ -663,13 +689,14 @@ class Deferred(Awaitable[_T], Generic[_T]):
                         if info is not None:
                             info.failResult = None
                         result = inner
+                        kind = _type(result)
             else:
                 # Every callback ran: this Deferred rests on ``result``.
                 current._runningCallbacks = False
                 current._callbacks = _EMPTY
                 current.result = result
                 info = current._extra
-                if type(result) in _FTYPES:
+                if kind in _FTYPES:
                     # Keep the traceback as text only: live frames would tie
                     # this Deferred into a cycle (a frame that fired it
                     # references it), so an unhandled error would wait for the
