@@ -620,17 +620,23 @@ class Deferred(Awaitable[_T], Generic[_T]):
                     # Hand our result to the Deferred waiting on us and carry
                     # on with it; come back for our remaining callbacks.
                     current._runningCallbacks = False
-                    del cbs[: len(cbs) - it.__length_hint__()]  # type: ignore[union-attr]
                     current.result = None
                     info = current._extra
                     if info is not None:
                         info.failResult = None
+                    left = it.__length_hint__()
+                    if left:
+                        del cbs[: len(cbs) - left]  # type: ignore[union-attr]
+                        if chain is None:
+                            chain = [current]
+                        else:
+                            chain.append(current)
+                    else:
+                        # Nothing after the marker (the usual case): this one
+                        # is done, with no need to come back to it.
+                        current._callbacks = _EMPTY
                     args.result = result
                     args.paused -= 1
-                    if chain is None:
-                        chain = [current]
-                    else:
-                        chain.append(current)
                     current = args
                     break
                 try:
