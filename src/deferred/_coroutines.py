@@ -174,6 +174,10 @@ class _Driver:
                 if info is not None:
                     info.failResult = None
         self._finish(result)
+        # On Python 3.12+ the frames in a failure's traceback link back to
+        # this one (f_back): leave it holding nothing that leads to the
+        # failure, or the two would form a reference cycle.
+        del result
 
     def _finish(self, result: Any) -> None:
         self._resume = None
