@@ -522,6 +522,33 @@ def test_cancelling_the_deferred_cancels_the_awaiting_task() -> None:
     asyncio.run(main())
 
 
+def test_task_awaiting_an_already_cancelled_deferred_ends_cancelled() -> None:
+    # The same as when the Deferred is cancelled while the task waits.
+    async def main() -> None:
+        d: Deferred[int] = Deferred()
+        d.cancel()
+        task = asyncio.ensure_future(d)
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert task.cancelled()
+
+    asyncio.run(main())
+
+
+def test_coroutine_awaiting_an_already_cancelled_deferred_gets_CancelledError() -> None:
+    d: Deferred[int] = Deferred()
+    d.cancel()
+
+    async def f() -> str:
+        try:
+            await d
+        except CancelledError:
+            return "caught"
+        return "not raised"
+
+    assert ensureDeferred(f()).result == "caught"
+
+
 def test_canceller_that_fires_with_a_value_lets_the_task_go_on() -> None:
     async def main() -> Any:
         d: Deferred[str] = Deferred(lambda d: d.callback("instead"))

@@ -758,43 +758,47 @@ class Deferred(Awaitable[_T], Generic[_T]):
         (chained from it) in the task, which so ends up cancelled.
         """
         result = self.result
-        if result is _NO_RESULT or self.paused or self._runningCallbacks:
-            waiter = _DeferredFuture()
-            waiter._deferred = self
-            try:
-                sent = yield waiter
-            except BaseException:
-                # The failure thrown in will reference this frame, and the
-                # waiter holds it (when a Task waited): drop the waiter.
-                del waiter
-                raise
-            outcome = waiter._outcome
-            if outcome is not _NO_RESULT:
-                # An asyncio Task waited: it resumes us with None once the
-                # outcome is in (a failure it throws in instead).
-                return outcome  # type: ignore[no-any-return]
-            if sent is waiter:
-                raise TypeError(
-                    "a pending Deferred was awaited in a coroutine driven by "
-                    "something that handed back what it yielded; run it with "
-                    "deferred.ensureDeferred() or in an asyncio task"
-                )
-            # Our driver resumes us with the result itself.
-            return sent  # type: ignore[no-any-return]
-        if type(result) in _FAILURE_TYPES:
-            # Raising it here hands it to the awaiting code: it is handled.
-            info = self._extra
-            if info is not None:
-                info.failResult = None
-            exc = result.value.with_traceback(result.tb)
-            # Raised from this frame, exc will reference it: drop the frame's
-            # references to it (and to self, which holds it) to leave no cycle.
-            del self, result
-            try:
-                raise exc
-            finally:
-                del exc
-        return result  # type: ignore[no-any-return]
+        if result is not _NO_RESULT and not self.paused and not self._runningCallbacks:
+            if type(result) not in _FAILURE_TYPES:
+                return result  # type: ignore[no-any-return]
+            if not isinstance(result.value, CancelledError):
+                # Raising it here hands it to the awaiting code: it is handled.
+                info = self._extra
+                if info is not None:
+                    info.failResult = None
+                exc = result.value.with_traceback(result.tb)
+                # Raised from this frame, exc will reference it: drop the
+                # frame's references to it (and to self, which holds it) to
+                # leave no cycle.
+                del self, result
+                try:
+                    raise exc
+                finally:
+                    del exc
+            # Cancelled already: go through the waiter all the same, so that
+            # an asyncio task ends cancelled, as when cancelled while waiting.
+        waiter = _DeferredFuture()
+        waiter._deferred = self
+        try:
+            sent = yield waiter
+        except BaseException:
+            # The failure thrown in will reference this frame, and the
+            # waiter holds it (when a Task waited): drop the waiter.
+            del waiter
+            raise
+        outcome = waiter._outcome
+        if outcome is not _NO_RESULT:
+            # An asyncio Task waited: it resumes us with None once the
+            # outcome is in (a failure it throws in instead).
+            return outcome  # type: ignore[no-any-return]
+        if sent is waiter:
+            raise TypeError(
+                "a pending Deferred was awaited in a coroutine driven by "
+                "something that handed back what it yielded; run it with "
+                "deferred.ensureDeferred() or in an asyncio task"
+            )
+        # Our driver resumes us with the result itself.
+        return sent  # type: ignore[no-any-return]
 
     # No wrapper call: awaiting is a hot path.
     __await__ = __iter__
