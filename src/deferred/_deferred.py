@@ -163,24 +163,32 @@ class Deferred(Awaitable[_T], Generic[_T]):
 
     # -- adding callbacks -------------------------------------------------------
 
-    def _append(
+    def _add(
         self,
-        callback: Any,
-        errback: Any,
+        callback: Callable[..., Any] | None,
+        errback: Callable[..., Any] | None,
         args: tuple[Any, ...],
         kwargs: Mapping[str, Any] | None,
     ) -> None:
+        # Add one stage to the chain (None: pass that side through).
+        # addCallback() has its own copy of this, for speed.
+        result = self.result
         cbs = self._callbacks
-        if not (args or kwargs):
-            args = kwargs = None  # type: ignore[assignment]
-        if cbs:
-            cbs += (callback, errback, args, kwargs)
-        else:
-            # An exactly-sized literal: the common one-callback Deferred
-            # carries no spare list capacity.
-            self._callbacks = [callback, errback, args, kwargs]
-        if self.result is not _NO_RESULT:
-            self._runCallbacks()
+        if result is _NO_RESULT or cbs or self.paused or self._runningCallbacks:
+            extra = args if args or kwargs else None
+            if cbs:
+                cbs += (callback, errback, extra, kwargs or None)
+            else:
+                # An exactly-sized literal: the common one-callback Deferred
+                # carries no spare list capacity.
+                self._callbacks = [callback, errback, extra, kwargs or None]
+            if result is not _NO_RESULT:
+                self._runCallbacks()
+            return
+        # Fired and idle: run the side that applies now, if any.
+        fn = errback if type(result) in _FAILURE_TYPES else callback
+        if fn is not None:
+            self._runNow(fn, args, kwargs)
 
     def addCallbacks(
         self,
@@ -208,7 +216,7 @@ class Deferred(Awaitable[_T], Generic[_T]):
         ):
             # One entry shares one set of extra arguments: bind the errback's.
             errback = _bind(errback, errbackArgs, errbackKeywords)
-        self._append(callback, errback, callbackArgs, callbackKeywords or None)
+        self._add(callback, errback, callbackArgs, callbackKeywords)
         return self
 
     @overload
@@ -248,7 +256,7 @@ class Deferred(Awaitable[_T], Generic[_T]):
         result = self.result
         cbs = self._callbacks
         if result is _NO_RESULT or cbs or self.paused or self._runningCallbacks:
-            # _append() inlined: this is the most called method of the library.
+            # _add() inlined: this is the most called method of the library.
             extra = args if args or kwargs else None
             if cbs:
                 cbs += (callback, None, extra, kwargs or None)
@@ -301,18 +309,7 @@ class Deferred(Awaitable[_T], Generic[_T]):
         """
         if not callable(errback):
             raise _notCallable("errback", errback)
-        result = self.result
-        cbs = self._callbacks
-        if result is _NO_RESULT or cbs or self.paused or self._runningCallbacks:
-            extra = args if args or kwargs else None
-            if cbs:
-                cbs += (None, errback, extra, kwargs or None)
-            else:
-                self._callbacks = [None, errback, extra, kwargs or None]
-            if result is not _NO_RESULT:
-                self._runCallbacks()
-        elif type(result) in _FAILURE_TYPES:
-            self._runNow(errback, args, kwargs)
+        self._add(None, errback, args, kwargs)
         return self
 
     @overload
@@ -337,18 +334,7 @@ class Deferred(Awaitable[_T], Generic[_T]):
         """Add one function as both callback and errback (like ``finally``)."""
         if not callable(callback):
             raise _notCallable("callback", callback)
-        result = self.result
-        cbs = self._callbacks
-        if result is _NO_RESULT or cbs or self.paused or self._runningCallbacks:
-            extra = args if args or kwargs else None
-            if cbs:
-                cbs += (callback, callback, extra, kwargs or None)
-            else:
-                self._callbacks = [callback, callback, extra, kwargs or None]
-            if result is not _NO_RESULT:
-                self._runCallbacks()
-        else:
-            self._runNow(callback, args, kwargs)
+        self._add(callback, callback, args, kwargs)
         return self
 
     def _runNow(
