@@ -1,5 +1,7 @@
-"""Shared fixtures: the records logged on the "deferred" logger, and debugging
-mode switched on for one test only."""
+"""Shared fixtures: the records logged on the "deferred" logger, debugging mode
+switched on for one test only, and a check that a test leaves no cyclic garbage.
+
+Plain helper functions shared by several test modules live in ``support.py``."""
 
 from __future__ import annotations
 
@@ -59,3 +61,17 @@ def debugging() -> Iterator[None]:
         yield
     finally:
         setDebugging(was)
+
+
+@pytest.fixture
+def noCycles() -> Iterator[None]:
+    """Fail if the test leaves cyclic garbage behind."""
+    gc.collect()
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    try:
+        yield
+        gc.collect()
+        assert gc.garbage == []
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()

@@ -26,27 +26,9 @@ from deferred import (
     succeed,
 )
 from deferred.failure import Failure
-
-Log = list[logging.LogRecord]
-
+from support import Log, failureOf, outcome, unhandled
 
 # --- helpers --------------------------------------------------------------------
-
-
-def outcome(d: Deferred[Any]) -> Any:
-    """The result ``d`` has come to (a Failure for a failure), consumed."""
-    seen: list[Any] = []
-    d.addBoth(seen.append)
-    assert seen, f"{d!r} has not fired"
-    return seen[0]
-
-
-def failureOf(d: Deferred[Any], *types: type[BaseException]) -> Failure:
-    result = outcome(d)
-    assert isinstance(result, Failure), f"expected a failure, got {result!r}"
-    if types:
-        assert result.check(*types), result
-    return result
 
 
 def firstErrorOf(d: Deferred[Any]) -> FirstError:
@@ -94,10 +76,6 @@ class Counting:
             self.cancelled[index] += 1
 
         return cancel
-
-
-def unhandled(log: Log) -> list[logging.LogRecord]:
-    return [r for r in log if r.getMessage().startswith("Unhandled error")]
 
 
 # --- DeferredList: results ----------------------------------------------------------

@@ -9,7 +9,7 @@ import gc
 import logging
 import sys
 import types
-from collections.abc import Callable, Coroutine, Generator
+from collections.abc import Coroutine, Generator
 from typing import Any
 
 import pytest
@@ -17,7 +17,6 @@ import pytest
 from deferred import (
     CancelledError,
     Deferred,
-    Failure,
     NotACoroutineError,
     ensureDeferred,
     fail,
@@ -26,26 +25,7 @@ from deferred import (
     returnValue,
     succeed,
 )
-
-Log = list[logging.LogRecord]
-UNHANDLED = "Unhandled error in Deferred:"
-
-
-def unhandled(records: Log) -> Log:
-    return [r for r in records if r.getMessage().startswith(UNHANDLED)]
-
-
-def outcome(d: Deferred[Any]) -> Any:
-    out: list[Any] = []
-    d.addBoth(out.append)
-    assert out, f"{d!r} has not fired"
-    return out[0]
-
-
-def failureOf(d: Deferred[Any]) -> Failure:
-    result = outcome(d)
-    assert isinstance(result, Failure), result
-    return result
+from support import Log, assertLeavesNoCycle, failureOf, outcome, unhandled
 
 
 async def awaitIt(d: Deferred[Any]) -> Any:
@@ -614,23 +594,6 @@ def test_ensureDeferred_result_awaited_in_a_task_and_cancelled_from_it() -> None
 
 
 # --- memory --------------------------------------------------------------------
-
-
-def assertLeavesNoCycle(run: Callable[[], object]) -> None:
-    """Run ``run()`` with the garbage collector off; nothing it leaves behind
-    may need the collector (every object must be freed by reference counts)."""
-    gc.collect()
-    gc.disable()
-    gc.set_debug(gc.DEBUG_SAVEALL)
-    try:
-        run()
-        gc.collect()
-        leftovers = sorted({type(o).__name__ for o in gc.garbage})
-        assert leftovers == []
-    finally:
-        gc.set_debug(0)
-        gc.garbage.clear()
-        gc.enable()
 
 
 def test_finished_coroutine_leaves_no_reference_cycle() -> None:

@@ -23,6 +23,7 @@ from deferred import (
 )
 from deferred.clock import Clock
 from deferred.failure import NoCurrentExceptionError
+from support import failureOf, resultOf
 
 
 def raiseValueError(message: str = "boom") -> None:
@@ -34,18 +35,6 @@ def consume(d: Deferred[Any]) -> list[Any]:
     out: list[Any] = []
     d.addBoth(out.append)
     return out
-
-
-def failureOf(d: Deferred[Any]) -> Failure:
-    [result] = consume(d)
-    assert isinstance(result, Failure), result
-    return result
-
-
-def resultOf(d: Deferred[Any]) -> Any:
-    [result] = consume(d)
-    assert not isinstance(result, Failure), result
-    return result
 
 
 # --- firing and the callback chain -------------------------------------------

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import gc
 import inspect
-import logging
 import weakref
 from collections.abc import Iterator
 from typing import Any
@@ -18,26 +17,7 @@ from deferred import (
     succeed,
     waitForDeferred,
 )
-from deferred.failure import Failure
-
-Log = list[logging.LogRecord]
-
-
-def outcome(d: Deferred[Any]) -> Any:
-    """The result ``d`` has come to (a Failure for a failure), consumed."""
-    seen: list[Any] = []
-    d.addBoth(seen.append)
-    assert seen, f"{d!r} has not fired"
-    return seen[0]
-
-
-def failureOf(d: Deferred[Any], *types: type[BaseException]) -> Failure:
-    result = outcome(d)
-    assert isinstance(result, Failure), f"expected a failure, got {result!r}"
-    if types:
-        assert result.check(*types), result
-    return result
-
+from support import Log, failureOf, outcome
 
 # --- results ---------------------------------------------------------------------
 

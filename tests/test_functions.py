@@ -11,7 +11,6 @@ import logging
 import os
 import subprocess
 import sys
-from typing import Any
 
 import pytest
 
@@ -36,18 +35,11 @@ from deferred import (
     timeout,
 )
 from deferred.failure import NoCurrentExceptionError
+from support import outcome
 
 
 def raiseValueError(message: str = "boom") -> None:
     raise ValueError(message)
-
-
-def outcome(d: Deferred[Any]) -> Any:
-    """The result or Failure ``d`` holds now (a failure counts as handled)."""
-    out: list[Any] = []
-    d.addBoth(out.append)
-    [result] = out
-    return result
 
 
 # --- succeed and fail ------------------------------------------------------------

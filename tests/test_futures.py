@@ -14,28 +14,9 @@ from typing import Any
 
 import pytest
 
-from deferred import CancelledError, Deferred, Failure, fail, succeed
+from deferred import CancelledError, Deferred, fail, succeed
 from deferred._futures import DeferredFuture
-
-Log = list[logging.LogRecord]
-UNHANDLED = "Unhandled error in Deferred:"
-
-
-def unhandled(records: Log) -> Log:
-    return [r for r in records if r.getMessage().startswith(UNHANDLED)]
-
-
-def outcome(d: Deferred[Any]) -> Any:
-    out: list[Any] = []
-    d.addBoth(out.append)
-    assert out, f"{d!r} has not fired"
-    return out[0]
-
-
-def failureOf(d: Deferred[Any]) -> Failure:
-    result = outcome(d)
-    assert isinstance(result, Failure), result
-    return result
+from support import Log, failureOf, outcome, unhandled
 
 
 def loopErrors(loop: asyncio.AbstractEventLoop) -> list[dict[str, Any]]:

@@ -12,7 +12,7 @@ import sys
 import traceback
 import warnings
 import weakref
-from collections.abc import Callable, Generator
+from collections.abc import Generator
 from typing import Any
 
 import pytest
@@ -20,35 +20,13 @@ import pytest
 from deferred import (
     CancelledError,
     Deferred,
-    Failure,
     ensureDeferred,
     fail,
     inlineCallbacks,
     returnValue,
     succeed,
 )
-
-Log = list[logging.LogRecord]
-UNHANDLED = "Unhandled error in Deferred:"
-
-
-def unhandled(records: Log) -> Log:
-    return [r for r in records if r.getMessage().startswith(UNHANDLED)]
-
-
-def outcome(d: Deferred[Any]) -> Any:
-    """The result or Failure ``d`` has now (handling a failure)."""
-    out: list[Any] = []
-    d.addBoth(out.append)
-    assert out, f"{d!r} has not fired"
-    return out[0]
-
-
-def failureOf(d: Deferred[Any]) -> Failure:
-    result = outcome(d)
-    assert isinstance(result, Failure), result
-    return result
-
+from support import Log, assertLeavesNoCycle, failureOf, outcome, unhandled
 
 # --- results -----------------------------------------------------------------
 
@@ -831,23 +809,6 @@ def test_ensureDeferred_and_inlineCallbacks_await_each_other() -> None:
 
 
 # --- memory --------------------------------------------------------------------
-
-
-def assertLeavesNoCycle(run: Callable[[], object]) -> None:
-    """Run ``run()`` with the garbage collector off; nothing it leaves behind
-    may need the collector (every object must be freed by reference counts)."""
-    gc.collect()
-    gc.disable()
-    gc.set_debug(gc.DEBUG_SAVEALL)
-    try:
-        run()
-        gc.collect()
-        leftovers = sorted({type(o).__name__ for o in gc.garbage})
-        assert leftovers == []
-    finally:
-        gc.set_debug(0)
-        gc.garbage.clear()
-        gc.enable()
 
 
 def test_finished_call_leaves_no_reference_cycle() -> None:

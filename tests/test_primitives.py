@@ -7,7 +7,7 @@ import gc
 import logging
 import random
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -38,20 +38,6 @@ def primitive(request: pytest.FixtureRequest) -> Primitive:
 
 def isHeld(p: Primitive) -> bool:
     return p.locked if isinstance(p, DeferredLock) else p.tokens == 0
-
-
-@pytest.fixture
-def noCycles() -> Iterator[None]:
-    """Fail if the test leaves cyclic garbage behind."""
-    gc.collect()
-    gc.set_debug(gc.DEBUG_SAVEALL)
-    try:
-        yield
-        gc.collect()
-        assert gc.garbage == []
-    finally:
-        gc.set_debug(0)
-        gc.garbage.clear()
 
 
 # --- acquire and release ------------------------------------------------------

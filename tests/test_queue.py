@@ -6,7 +6,6 @@ import asyncio
 import gc
 import logging
 import weakref
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -24,20 +23,6 @@ from deferred import (
 )
 from deferred._queue import QueueStatistics
 from deferred.testing import assertNoResult, failureResultOf, successResultOf
-
-
-@pytest.fixture
-def noCycles() -> Iterator[None]:
-    """Fail if the test leaves cyclic garbage behind."""
-    gc.collect()
-    gc.set_debug(gc.DEBUG_SAVEALL)
-    try:
-        yield
-        gc.collect()
-        assert gc.garbage == []
-    finally:
-        gc.set_debug(0)
-        gc.garbage.clear()
 
 
 def trapCancelled(d: Deferred[Any]) -> None:

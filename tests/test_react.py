@@ -14,9 +14,7 @@ import pytest
 
 from deferred import Deferred, ensureDeferred, fail, react
 from deferred.clock import AsyncioClock
-
-Log = list[logging.LogRecord]
-UNHANDLED = "Unhandled error in Deferred:"
+from support import UNHANDLED, Log
 
 
 def test_react_returns_the_result_of_a_deferred_returning_main() -> None:

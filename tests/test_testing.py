@@ -20,6 +20,7 @@ from deferred import (
     succeed,
 )
 from deferred.testing import assertNoResult, failureResultOf, successResultOf
+from support import unhandledRecords
 
 
 def raiseValueError(_: object = None) -> None:
@@ -29,11 +30,6 @@ def raiseValueError(_: object = None) -> None:
 def failedDeferred() -> Deferred[Any]:
     """A Deferred that failed in a callback, so its failure has frames."""
     return succeed(None).addCallback(raiseValueError)
-
-
-def unhandledRecords(records: list[logging.LogRecord]) -> list[logging.LogRecord]:
-    gc.collect()
-    return [r for r in records if r.getMessage().startswith("Unhandled error")]
 
 
 async def awaitsOne(d: Deferred[int]) -> int:

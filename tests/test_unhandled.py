@@ -12,10 +12,7 @@ from typing import Any
 import pytest
 
 from deferred import Deferred, Failure, fail, succeed
-
-UNHANDLED = "Unhandled error in Deferred:"
-
-Log = list[logging.LogRecord]
+from support import UNHANDLED, Log, unhandled
 
 
 class Boom(Exception):
@@ -24,10 +21,6 @@ class Boom(Exception):
 
 def raiseBoom(exc: BaseException) -> Any:
     raise exc
-
-
-def unhandled(records: Log) -> Log:
-    return [r for r in records if r.getMessage().startswith(UNHANDLED)]
 
 
 def failedByCallback(exc: BaseException) -> Deferred[int]:
