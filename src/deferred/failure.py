@@ -161,20 +161,14 @@ class Failure:
         Each entry is a class or a fully qualified class name; ``None`` is
         returned when nothing matches.
         """
-        for error in errorTypes:
-            if isinstance(error, str):
-                if error in self.parents:
-                    return error
-            elif issubclass(self.type, error):
-                return error
-        return None
+        return _match(self, errorTypes)
 
     def trap(self, *errorTypes: _ExcType | str) -> Any:
         """Like :meth:`check`, but re-raise this failure when nothing matches.
 
         In an errback this passes unexpected errors on down the chain.
         """
-        error = self.check(*errorTypes)
+        error = _match(self, errorTypes)
         if error is None:
             self.raiseException()
         return error
@@ -358,6 +352,21 @@ def _formatChain(value: BaseException) -> str:
         traceback.format_exception(type(linked), linked, linked.__traceback__)
     )
     return f"{text}\n{link}\n\n"
+
+
+def _match(failure: Failure, errorTypes: tuple[_ExcType | str, ...]) -> Any:
+    excType = failure.type
+    for error in errorTypes:
+        try:
+            if issubclass(excType, error):  # type: ignore[arg-type]
+                return error
+        except TypeError:
+            # Not a class: a qualified name is fine, anything else is not.
+            if not isinstance(error, str):
+                raise
+            if error in failure.parents:
+                return error
+    return None
 
 
 def _extractFrames(tb: TracebackType | None, captureVars: bool) -> list[Frame]:
