@@ -191,10 +191,11 @@ class _Driver:
             )
         state = _finishing
         depth = state.depth
-        if depth >= _MAX_NESTED_FINISHES:
-            # Firing it here would run whatever waits on it -- often the next
+        if depth >= _MAX_NESTED_FINISHES and deferred._callbacks:
+            # Firing it here would run what waits on it -- often the next
             # generator of a pipeline, which finishes and fires the next, and
             # so on, deeper and deeper.  The outermost finish fires it instead.
+            # (With nothing waiting, it fires at once: callers may rely on it.)
             state.backlog.append((deferred, result))
             return
         state.depth = depth + 1

@@ -66,6 +66,16 @@ def _notCallable(what: str, value: object) -> TypeError:
     return TypeError(f"{what} must be callable, not {value!r}")
 
 
+def _checkArgs(args: Any, name: str) -> tuple[Any, ...]:
+    if args is None:
+        return ()
+    if type(args) is not tuple:
+        if not isinstance(args, (tuple, list)):
+            raise TypeError(f"{name} must be a tuple, not {args!r}")
+        args = tuple(args)
+    return args  # type: ignore[no-any-return]
+
+
 class Deferred(Awaitable[_T], Generic[_T]):
     """A result that is not there yet, with callbacks waiting for it.
 
@@ -126,6 +136,8 @@ class Deferred(Awaitable[_T], Generic[_T]):
     def __init__(
         self, canceller: Callable[[Deferred[Any]], None] | None = None
     ) -> None:
+        if canceller is not None and not callable(canceller):
+            raise _notCallable("canceller", canceller)
         self._callbacks = _EMPTY
         self.result = _NO_RESULT
         self.paused = 0
@@ -209,10 +221,12 @@ class Deferred(Awaitable[_T], Generic[_T]):
             raise _notCallable("callback", callback)
         if errback is not None and not callable(errback):
             raise _notCallable("errback", errback)
-        callbackArgs = callbackArgs or ()
-        errbackArgs = errbackArgs or ()
+        callbackArgs = _checkArgs(callbackArgs, "callbackArgs")
+        errbackArgs = _checkArgs(errbackArgs, "errbackArgs")
         if errback is not None and (
-            errbackArgs != callbackArgs or errbackKeywords != callbackKeywords
+            # Identity, not ==: user objects' __eq__ has no say here.
+            (errbackArgs or None) is not (callbackArgs or None)
+            or (errbackKeywords or None) is not (callbackKeywords or None)
         ):
             # One entry shares one set of extra arguments: bind the errback's.
             errback = _bind(errback, errbackArgs, errbackKeywords)
@@ -424,12 +438,14 @@ class Deferred(Awaitable[_T], Generic[_T]):
         self.addBoth(convertCancelled)
         return self.addBoth(cancelTimeout)
 
-    def chainDeferred(self, d: Deferred[Any]) -> Deferred[None]:
+    def chainDeferred(self, d: Deferred[_T]) -> Deferred[None]:
         """Fire ``d`` with whatever result reaches this point of the chain.
 
         Unlike returning ``d`` from a callback, this does not wait for ``d``;
         the result that reaches ``d`` is also passed on here as ``None``.
         """
+        if type(d) not in _DEFERRED_TYPES:
+            raise TypeError(f"chainDeferred() needs a Deferred, not {d!r}")
         _chainedTo[d] = weakref.ref(self)
         return self.addCallbacks(d.callback, d.errback)
 
@@ -530,7 +546,13 @@ class Deferred(Awaitable[_T], Generic[_T]):
         self.paused += 1
 
     def unpause(self) -> None:
-        """Undo one :meth:`pause`; the last one resumes the callbacks."""
+        """Undo one :meth:`pause`; the last one resumes the callbacks.
+
+        Raises ``RuntimeError`` if the Deferred is not paused (Twisted's
+        counter would go negative, silently stopping later callbacks).
+        """
+        if self.paused <= 0:
+            raise RuntimeError(f"unpause() of {self!r}, which is not paused")
         self.paused -= 1
         if self.paused:
             return
@@ -589,7 +611,12 @@ class Deferred(Awaitable[_T], Generic[_T]):
         current: Deferred[Any] = self
         while True:
             if current.paused:
-                return
+                # It waits for unpause(); carry on with whoever handed it
+                # its result (Twisted would leave that one stranded).
+                if not chain:
+                    return
+                current = chain.pop()
+                continue
             cbs = current._callbacks
             result = current.result
             kind = _type(result)
@@ -655,6 +682,7 @@ class Deferred(Awaitable[_T], Generic[_T]):
                             inner is _NONE
                             or type(inner) in _TYPES
                             or result.paused
+                            or result._runningCallbacks  # mid-way: not its result
                             or result is current  # as Twisted: stuck for good
                         ):
                             # Wait for it: it resumes us when it reaches the
@@ -702,7 +730,7 @@ class Deferred(Awaitable[_T], Generic[_T]):
                 current = chain.pop()
 
     def _append_continuation(self, waiting: Deferred[Any]) -> None:
-        # Unlike _append, never runs callbacks: this Deferred has no usable
+        # Unlike _add(), never runs callbacks: this Deferred has no usable
         # result yet (it is unfired or paused).
         cbs = self._callbacks
         if cbs:

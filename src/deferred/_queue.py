@@ -8,7 +8,8 @@ from collections import deque
 from operator import index
 from typing import TYPE_CHECKING, TypeVar
 
-from ._deferred import _NO_RESULT, Deferred
+from ._deferred import _DEFERRED_TYPES, _NO_RESULT, Deferred
+from ._functions import succeed
 from ._primitives import _keep, _Statistics, _WaitQueue
 
 if TYPE_CHECKING:
@@ -108,8 +109,11 @@ class DeferredQueue(_WaitQueue[_T]):
         """Give ``obj`` to the oldest waiting getter, or store it.
 
         Raises :class:`QueueOverflow` (and stores nothing) if nobody waits and
-        ``size`` objects are stored already.
+        ``size`` objects are stored already, and ``TypeError`` for a Deferred:
+        a getter cannot be given one (put its result instead).
         """
+        if type(obj) in _DEFERRED_TYPES:
+            raise TypeError(f"put() of a Deferred ({obj!r}): put its result instead")
         if self._delivering:
             # A getter's callback put this while put() lower down the stack
             # is delivering: store it, and that loop hands it on in order.
@@ -158,9 +162,7 @@ class DeferredQueue(_WaitQueue[_T]):
         pending = self._pending
         # While delivering, stored objects may be promised to earlier getters.
         if pending and (not self._delivering or len(self._waiters) == self._dead):
-            d: Deferred[_T] = Deferred()
-            d.result = pending.popleft()
-            return d
+            return succeed(pending.popleft())
         backlog = self.backlog
         if (
             backlog is not None
@@ -170,7 +172,7 @@ class DeferredQueue(_WaitQueue[_T]):
             raise QueueUnderflow(
                 f"{self!r} already has {backlog} getters waiting for objects"
             )
-        d = Deferred(self._canceller)
+        d: Deferred[_T] = Deferred(self._canceller)
         self._waiters.append(d)
         return d
 
