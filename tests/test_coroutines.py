@@ -696,3 +696,26 @@ def test_inlineCallbacks_can_yield_an_ensureDeferred_result() -> None:
         return (yield ensureDeferred(coroutineReturning("x")))
 
     assert outcome(f()) == "x"
+
+
+def test_coroutine_finishing_deep_inside_a_pipeline_still_fires_at_once() -> None:
+    # Finishes nested deeper than the engine's limit are put off only when
+    # something waits on them: callers may rely on a synchronous result.
+    root: Deferred[None] = Deferred()
+    calledAtOnce: list[bool] = []
+
+    async def leaf() -> int:
+        return 1
+
+    async def stage(previous: Deferred[Any], i: int) -> int:
+        await previous
+        d = ensureDeferred(leaf())
+        calledAtOnce.append(d.called)
+        return await d + i
+
+    last: Deferred[Any] = root
+    for i in range(40):
+        last = ensureDeferred(stage(last, i))
+    root.callback(None)
+    assert all(calledAtOnce) and len(calledAtOnce) == 40
+    assert last.result == 40

@@ -1172,3 +1172,100 @@ def test_failure_traceback_starts_at_the_raising_callback(
     names = [frame[0] for frame in failure.frames]
     assert names == ["_raisingCallback"]
     d.addErrback(lambda f: None)
+
+
+# --- found in review: re-entrancy and bad input ----------------------------------
+
+
+def test_returning_a_deferred_that_is_running_callbacks_takes_its_result() -> None:
+    # As Twisted: the result it has at that moment is taken (and the running
+    # chain carries on with its own value).
+    d: Deferred[int] = Deferred()
+    e: Deferred[None] = Deferred()
+    seen: list[object] = []
+
+    def fireE(result: int) -> int:
+        e.callback(None)
+        return result * 10
+
+    d.addCallback(lambda r: r + 1)
+    d.addCallback(fireE)
+    e.addCallback(lambda _: d)
+    e.addCallback(seen.append)
+    d.addCallback(seen.append)
+    d.callback(1)
+    assert seen == [2, 20]
+
+
+def test_result_is_visible_to_the_running_callback() -> None:
+    d: Deferred[int] = Deferred()
+    seen: list[object] = []
+    d.addCallback(lambda r: r + 1)
+    d.addCallback(lambda r: seen.append(d.result))
+    d.callback(1)
+    assert seen == [2]
+
+
+def test_paused_deferred_handed_a_result_does_not_strand_the_one_it_came_from() -> None:
+    a: Deferred[int] = Deferred()
+    b: Deferred[None] = Deferred()
+    seen: list[object] = []
+    b.addCallback(lambda _: a)
+    b.callback(None)
+    a.addCallback(lambda r: seen.append(("a", r)))
+    b.pause()
+    a.callback(1)
+    assert seen == [("a", None)]
+    b.unpause()
+    assert b.result == 1
+
+
+def test_unpause_without_pause_raises_and_leaves_the_deferred_usable() -> None:
+    d: Deferred[int] = Deferred()
+    with pytest.raises(RuntimeError, match="not paused"):
+        d.unpause()
+    assert d.paused == 0
+    d.callback(1)
+    assert resultOf(d.addCallback(lambda r: r + 1)) == 2
+
+
+def test_non_callable_canceller_raises_at_construction() -> None:
+    with pytest.raises(TypeError, match="canceller must be callable"):
+        Deferred(canceller=5)  # type: ignore[arg-type]
+
+
+def test_addCallbacks_wants_tuples_of_extra_arguments() -> None:
+    d: Deferred[int] = Deferred()
+    with pytest.raises(TypeError, match="callbackArgs must be a tuple"):
+        d.addCallbacks(lambda r, a, b: r, callbackArgs="ab")  # type: ignore[arg-type]
+    d.addCallbacks(lambda r, a, b: (r, a, b), callbackArgs=[1, 2])  # type: ignore[arg-type]
+    d.callback(0)
+    assert resultOf(d) == (0, 1, 2)
+
+
+def test_addCallbacks_gives_each_side_its_own_argument_objects() -> None:
+    class Loud:
+        def __eq__(self, other: object) -> bool:
+            raise AssertionError("compared")
+
+        __hash__ = object.__hash__
+
+    cbArg, ebArg = Loud(), Loud()
+    got: list[object] = []
+    d: Deferred[int] = Deferred()
+    d.addCallbacks(
+        lambda r, a: r,
+        lambda f, b: got.append(b),
+        callbackArgs=(cbArg,),
+        errbackArgs=(ebArg,),
+    )
+    d.errback(ValueError())
+    assert got == [ebArg] and got[0] is ebArg
+
+
+def test_chainDeferred_wants_a_deferred() -> None:
+    d: Deferred[int] = Deferred()
+    with pytest.raises(TypeError, match="needs a Deferred"):
+        d.chainDeferred(5)  # type: ignore[arg-type]
+    d.callback(1)
+    assert resultOf(d) == 1

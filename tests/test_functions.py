@@ -35,7 +35,7 @@ from deferred import (
     timeout,
 )
 from deferred.failure import NoCurrentExceptionError
-from support import outcome
+from support import Log, outcome, unhandled
 
 
 def raiseValueError(message: str = "boom") -> None:
@@ -360,3 +360,16 @@ def test_Failure_is_reexported_from_the_package() -> None:
 def test_foundation_names_are_public(name: str) -> None:
     assert name in deferred.__all__
     assert hasattr(deferred, name)
+
+
+def test_succeed_with_a_deferred_raises_TypeError() -> None:
+    with pytest.raises(TypeError):
+        succeed(Deferred())
+
+
+def test_succeed_with_a_failure_is_tracked_as_unhandled(deferredLog: Log) -> None:
+    d = succeed(Failure(ValueError("lost")))
+    assert d.called
+    del d
+    [record] = unhandled(deferredLog)
+    assert record.failure.check(ValueError)

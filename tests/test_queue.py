@@ -552,3 +552,14 @@ def test_queue_is_freed_with_getters_still_waiting() -> None:
     assert ref() is None
     d.cancel()  # harmless once the queue is gone
     failureResultOf(d, CancelledError)
+
+
+def test_put_of_a_deferred_raises_and_leaves_the_queue_as_it_was() -> None:
+    q: DeferredQueue[Any] = DeferredQueue()
+    getter = q.get()
+    with pytest.raises(TypeError, match="put its result instead"):
+        q.put(Deferred())
+    assert not getter.called
+    assert q.statistics().waiting == 1
+    q.put("ok")
+    assert getter.result == "ok"

@@ -652,6 +652,8 @@ class Deferred(Awaitable[_T], Generic[_T]):
                     args.paused -= 1
                     current = args
                     break
+                # Visible to the callback, as in Twisted (d.result, str(d)).
+                current.result = result
                 try:
                     if args is None:
                         # No extra arguments: a plain call, no tuple built.
@@ -682,7 +684,6 @@ class Deferred(Awaitable[_T], Generic[_T]):
                             inner is _NONE
                             or type(inner) in _TYPES
                             or result.paused
-                            or result._runningCallbacks  # mid-way: not its result
                             or result is current  # as Twisted: stuck for good
                         ):
                             # Wait for it: it resumes us when it reaches the
