@@ -445,3 +445,33 @@ def test_pickling_does_not_change_the_original() -> None:
     pickle.dumps(f)
     assert f.tb is tb
     assert f.value.__traceback__ is not None
+
+
+def test_cleaning_one_failure_does_not_repeat_frames_in_another_of_the_same_error() -> (
+    None
+):
+    try:
+        raiseValueError()
+    except ValueError:
+        first, second = Failure(), Failure()
+    first.cleanFailure()
+    names = [frame[0] for frame in second.frames]
+    assert names.count("raiseValueError") == 1
+
+
+def test_cleaned_failure_keeps_the_text_of_the_exception_it_was_raised_from() -> None:
+    def convert() -> None:
+        try:
+            {}["key"]
+        except KeyError as e:
+            raise ValueError("converted") from e
+
+    try:
+        convert()
+    except ValueError:
+        failure = Failure()
+    failure.cleanFailure()
+    text = failure.getTraceback()
+    assert "KeyError" in text
+    assert "direct cause of the following exception" in text
+    assert text.index("KeyError") < text.index("ValueError: converted")

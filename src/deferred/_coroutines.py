@@ -34,7 +34,7 @@ from typing import Any, TypeVar
 
 from ._deferred import _DEFERRED_TYPES, _NO_RESULT, Deferred
 from ._futures import DeferredFuture
-from .failure import _FAILURE_TYPES, _failureFromException
+from .failure import _FAILURE_TYPES, _failureFromCaught, _failureFromException
 
 __all__ = ["NotACoroutineError", "ensureDeferred", "fromCoroutine"]
 
@@ -132,13 +132,7 @@ class _Driver:
                 result = e.value
                 break
             except BaseException as e:
-                # Leave this frame out of the traceback: it references the
-                # driver, which would tie the failure into a cycle.
-                tb = e.__traceback__
-                if tb is not None:
-                    e.__traceback__ = tb.tb_next
-                del tb
-                result = _failureFromException(e)
+                result = _failureFromCaught(e)
                 break
 
             kind = type(yielded)

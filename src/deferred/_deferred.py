@@ -18,7 +18,7 @@ from typing import (
 
 from ._debug import DebugInfo, formatStack
 from ._errors import AlreadyCalledError, CancelledError, TimeoutError
-from .failure import _FAILURE_TYPES, Failure, _failureFromException
+from .failure import _FAILURE_TYPES, Failure, _failureFromCaught
 
 if TYPE_CHECKING:
     import asyncio
@@ -382,13 +382,8 @@ class Deferred(Awaitable[_T], Generic[_T]):
                 info.failResult = None
 
     def _caught(self, e: BaseException) -> Failure:
-        """The Failure for an exception a callback run by _runNow raised."""
-        # Start the traceback at the callback: the frame that caught it (ours)
-        # is noise in reports.
-        tb = e.__traceback__
-        if tb is not None:
-            e.__traceback__ = tb.tb_next
-        failure = _failureFromException(e)
+        """The Failure for an exception a callback raised (and we caught)."""
+        failure = _failureFromCaught(e)
         if self.debug:
             failure.captureVars = True
         return failure
@@ -663,17 +658,8 @@ class Deferred(Awaitable[_T], Generic[_T]):
                     else:
                         result = fn(result, *args, **kwargs)
                 except BaseException as e:
-                    # Start the traceback at the callback: this loop's frame
-                    # is noise in every report.  (``del tb`` below matters: a
-                    # frame holding its own traceback is a cycle.)
-                    tb = e.__traceback__
-                    if tb is not None:
-                        e.__traceback__ = tb.tb_next
-                    result = _failureFromException(e)
+                    result = self._caught(e)
                     kind = Failure
-                    if self.debug:
-                        result.captureVars = True
-                    del e, tb
                 else:
                     kind = _type(result)
                     if kind in _TYPES:

@@ -12,7 +12,7 @@ from functools import wraps
 from typing import Any, Generic, ParamSpec, TypeVar
 
 from ._deferred import _DEFERRED_TYPES, _NO_RESULT, Deferred
-from .failure import Failure
+from .failure import Failure, _failureFromCaught
 
 __all__ = ["deferredGenerator", "waitForDeferred"]
 
@@ -93,11 +93,7 @@ class _GeneratorRunner:
                 self.deferred.callback(last)
                 return
             except BaseException as e:
-                tb = e.__traceback__
-                if tb is not None:
-                    # Our own frame adds nothing to the traceback.
-                    e.__traceback__ = tb.tb_next
-                self.deferred.errback(Failure(e))
+                self.deferred.errback(_failureFromCaught(e))
                 return
 
             if isinstance(value, waitForDeferred):

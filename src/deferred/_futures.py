@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from ._deferred import _NO_RESULT, Deferred
 from ._errors import CancelledError
-from .failure import _FAILURE_TYPES, Failure, _failureFromException
+from .failure import _FAILURE_TYPES, Failure, _failureFromCaught
 
 if TYPE_CHECKING:
     import asyncio
@@ -353,12 +353,7 @@ class _Delivery:
         try:
             value = future.result()
         except BaseException as e:
-            # Our own frame would tie the failure to this object: drop it.
-            tb = e.__traceback__
-            if tb is not None:
-                e.__traceback__ = tb.tb_next
-            del tb
-            outcome: Any = _failureFromException(e)
+            outcome: Any = _failureFromCaught(e)
         else:
             outcome = value
         if deferred.result is not _NO_RESULT:

@@ -83,7 +83,7 @@ class Failure:
     _parents: list[str] | None = None
     _count: int = 0
     #: The text of the exceptions this one was raised from, once cleaned.
-    _chain: str | None = None
+    _chain: str | _Chain | None = None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -130,7 +130,9 @@ class Failure:
         if frames is None:
             frames = _extractFrames(self.tb, self.captureVars)
             # Raised again after a cleanFailure(): add where it came from.
-            frames += getattr(self.value, "_deferred_frames", ())
+            earlier = getattr(self.value, "_deferred_frames", None)
+            if earlier and _where(frames[-len(earlier) :]) != _where(earlier):
+                frames += earlier
             self._frames = frames
         return frames
 
@@ -302,7 +304,7 @@ class Failure:
         if value.__cause__ is not None or value.__context__ is not None:
             # The exceptions this one was raised from (``raise ... from``, or
             # inside ``except``) hold frames too: keep their text, drop them.
-            self._chain = _formatChain(value)
+            self._chain = _Chain(value)
             seen = {id(value)}
             linked = [value.__cause__, value.__context__]
             while linked:
@@ -320,7 +322,11 @@ class Failure:
 
     def _chainedText(self) -> str:
         chain = self._chain
-        return _formatChain(self.value) if chain is None else chain
+        if chain is None:
+            return _Chain(self.value).text()
+        if not isinstance(chain, str):
+            chain = self._chain = chain.text()
+        return chain
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
@@ -335,23 +341,42 @@ class Failure:
         self.__dict__.update(state)
 
 
-def _formatChain(value: BaseException) -> str:
-    """Python's text for the exceptions ``value`` was raised from, ending
-    with the sentence that leads to ``value`` itself ("" if none)."""
-    if value.__cause__ is not None:
-        linked = value.__cause__
-        link = "The above exception was the direct cause of the following exception:"
-    elif value.__context__ is not None and not value.__suppress_context__:
-        linked = value.__context__
-        link = "During handling of the above exception, another exception occurred:"
-    else:
-        return ""
-    import traceback
+_CAUSE = "The above exception was the direct cause of the following exception:"
+_CONTEXT = "During handling of the above exception, another exception occurred:"
 
-    text = "".join(
-        traceback.format_exception(type(linked), linked, linked.__traceback__)
-    )
-    return f"{text}\n{link}\n\n"
+
+class _Chain:
+    """The exceptions a failure's exception was raised from (``raise ...
+    from``, or raised inside ``except``), captured without their frames and
+    formatted only if someone asks for the text."""
+
+    __slots__ = ("_captured", "_link")
+
+    def __init__(self, value: BaseException) -> None:
+        self._captured: Any = None
+        self._link = ""
+        if value.__cause__ is not None:
+            linked, self._link = value.__cause__, _CAUSE
+        elif value.__context__ is not None and not value.__suppress_context__:
+            linked, self._link = value.__context__, _CONTEXT
+        else:
+            return
+        import traceback
+
+        self._captured = traceback.TracebackException(
+            type(linked), linked, linked.__traceback__, lookup_lines=False
+        )
+
+    def text(self) -> str:
+        """Python's text for the chain, ending with the sentence that leads to
+        the failure's own exception ("" when there is no chain)."""
+        if self._captured is None:
+            return ""
+        return "".join(self._captured.format()) + f"\n{self._link}\n\n"
+
+
+def _where(frames: list[Frame]) -> list[tuple[str, str, int]]:
+    return [(name, filename, lineno) for name, filename, lineno, _, _ in frames]
 
 
 def _match(failure: Failure, errorTypes: tuple[_ExcType | str, ...]) -> Any:
@@ -404,6 +429,17 @@ def _safeFrames(frames: list[Frame], captureVars: bool) -> list[Frame]:
         )
         for name, filename, lineno, localVars, globalVars in frames
     ]
+
+
+def _failureFromCaught(exc: BaseException) -> Failure:
+    """A Failure for an exception the caller has just caught, leaving the
+    caller's own frame out of its traceback: library frames are noise in
+    reports, and the catching frame often references what it was running
+    (which would tie the failure into a reference cycle)."""
+    tb = exc.__traceback__
+    if tb is not None:
+        exc.__traceback__ = tb.tb_next
+    return _failureFromException(exc)
 
 
 def _failureFromException(exc: BaseException) -> Failure:
