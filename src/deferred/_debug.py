@@ -1,9 +1,9 @@
 """Reporting of errors nobody handled, and the debug stacks that explain them.
 
 Everything here is off the hot path: a :class:`DebugInfo` exists only for a
-Deferred that rests on a failure or was made while debugging is on, and the
-standard library's ``logging`` and ``traceback`` are imported on first use so
-``import deferred`` stays fast.
+Deferred that rests on a failure, was cancelled without a canceller, or was
+made while debugging is on; and the standard library's ``logging`` and
+``traceback`` are imported on first use, so ``import deferred`` stays fast.
 """
 
 from __future__ import annotations

@@ -810,8 +810,9 @@ class Deferred(Awaitable[_T], Generic[_T]):
     def fromCoroutine(
         coro: Coroutine[Any, Any, _U] | Generator[Any, Any, _U],
     ) -> Deferred[_U]:
-        """Run a coroutine that awaits Deferreds; return a Deferred of its
-        result.  Anything but a coroutine raises :class:`NotACoroutineError`."""
+        """Run a coroutine (or a generator-based one) that awaits Deferreds;
+        return a Deferred of its result.  Anything else raises
+        :class:`NotACoroutineError`."""
         # Absolute imports: much cheaper per call than relative ones.
         import deferred._coroutines as coroutines
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Coroutine
 from types import CoroutineType
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar, overload
 
 from ._debug import logFailure
 from ._deferred import _DEFERRED_TYPES, Deferred
@@ -61,11 +61,25 @@ def execute(
     return succeed(result)
 
 
+@overload
 def maybeDeferred(
-    f: Callable[_P, Deferred[_T] | Coroutine[Any, Any, _T] | _T],
-    *args: _P.args,
-    **kwargs: _P.kwargs,
-) -> Deferred[_T]:
+    f: Callable[_P, Deferred[_T]], *args: _P.args, **kwargs: _P.kwargs
+) -> Deferred[_T]: ...
+
+
+@overload
+def maybeDeferred(
+    f: Callable[_P, Coroutine[Any, Any, _T]], *args: _P.args, **kwargs: _P.kwargs
+) -> Deferred[_T]: ...
+
+
+@overload
+def maybeDeferred(
+    f: Callable[_P, _T], *args: _P.args, **kwargs: _P.kwargs
+) -> Deferred[_T]: ...
+
+
+def maybeDeferred(f: Callable[..., Any], *args: Any, **kwargs: Any) -> Deferred[Any]:
     """Call ``f`` and return its outcome as a Deferred, whatever it was.
 
     A Deferred is returned as it is; a coroutine is run with
@@ -77,12 +91,12 @@ def maybeDeferred(
     except BaseException:
         return fail(Failure(captureVars=Deferred.debug))
     if type(result) in _DEFERRED_TYPES:
-        return result  # type: ignore[return-value]
+        return result  # type: ignore[no-any-return]
     if isinstance(result, Failure):
         return fail(result)
     if type(result) is CoroutineType:
         return Deferred.fromCoroutine(result)
-    return succeed(result)  # type: ignore[arg-type]
+    return succeed(result)
 
 
 def logError(err: Failure) -> Failure:
