@@ -18,7 +18,7 @@ from typing import (
 
 from ._debug import DebugInfo, formatStack
 from ._errors import AlreadyCalledError, CancelledError, TimeoutError
-from .failure import _FAILURE_TYPES, Failure, _failureFromCaught
+from .failure import _FAILURE_TYPES, _OUTCOME_TYPES, Failure, _failureFromCaught
 
 if TYPE_CHECKING:
     import asyncio
@@ -132,6 +132,7 @@ class Deferred(Awaitable[_T], Generic[_T]):
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         _DEFERRED_TYPES.add(cls)
+        _OUTCOME_TYPES.add(cls)
 
     def __init__(
         self, canceller: Callable[[Deferred[Any]], None] | None = None
@@ -289,8 +290,7 @@ class Deferred(Awaitable[_T], Generic[_T]):
             except BaseException as e:
                 result = self._caught(e)
             self._runningCallbacks = False
-            kind = type(result)
-            if self._callbacks or kind in _DEFERRED_TYPES or kind in _FAILURE_TYPES:
+            if self._callbacks or type(result) in _OUTCOME_TYPES:
                 self._settle(result, callback)
             else:
                 # (No failure was tracked: this Deferred held a success.)
@@ -372,8 +372,7 @@ class Deferred(Awaitable[_T], Generic[_T]):
         except BaseException as e:
             result = self._caught(e)
         self._runningCallbacks = False
-        kind = type(result)
-        if self._callbacks or kind in _DEFERRED_TYPES or kind in _FAILURE_TYPES:
+        if self._callbacks or type(result) in _OUTCOME_TYPES:
             self._settle(result, fn)
         else:
             self.result = result
@@ -845,6 +844,7 @@ class Deferred(Awaitable[_T], Generic[_T]):
 
 
 _DEFERRED_TYPES.add(Deferred)
+_OUTCOME_TYPES.add(Deferred)
 
 
 def _bind(

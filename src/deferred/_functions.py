@@ -9,7 +9,7 @@ from typing import Any, ParamSpec, TypeVar, overload
 from ._debug import logFailure
 from ._deferred import _DEFERRED_TYPES, Deferred
 from ._errors import TimeoutError
-from .failure import _FAILURE_TYPES, Failure
+from .failure import _OUTCOME_TYPES, Failure
 
 __all__ = ["execute", "fail", "logError", "maybeDeferred", "succeed", "timeout"]
 
@@ -24,8 +24,7 @@ def succeed(result: _T) -> Deferred[_T]:
 
     For code that must return a Deferred but already knows the answer.
     """
-    kind = type(result)
-    if kind in _DEFERRED_TYPES or kind in _FAILURE_TYPES or Deferred.debug:
+    if type(result) in _OUTCOME_TYPES or Deferred.debug:
         # The long way: a Deferred result is an error, a Failure is tracked
         # (and reported if never handled), debugging records the stacks.
         d: Deferred[_T] = Deferred()

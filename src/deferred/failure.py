@@ -88,6 +88,7 @@ class Failure:
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         _FAILURE_TYPES.add(cls)
+        _OUTCOME_TYPES.add(cls)
 
     def __init__(
         self,
@@ -456,3 +457,7 @@ _newFailure = object.__new__
 #: Failure and its subclasses: ``type(x) in _FAILURE_TYPES`` is the callback
 #: loop's cheap isinstance() check.
 _FAILURE_TYPES: set[type] = {Failure}
+
+#: Failure and Deferred types (``_deferred`` adds its own): results that need
+#: more than being handed on, found with one cheap lookup.
+_OUTCOME_TYPES: set[type] = {Failure}
