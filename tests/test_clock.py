@@ -707,3 +707,13 @@ def test_asyncio_clock_forgets_calls_left_on_a_closed_loop() -> None:
         abandoned.cancel()
 
     asyncio.run(check())
+
+
+# --- parity with Twisted (known differences, to be fixed) --------------------
+
+
+def test_delayed_calls_sort_by_due_time() -> None:
+    clock = Clock()
+    later = clock.callLater(2, lambda: None)
+    sooner = clock.callLater(1, lambda: None)
+    assert sorted([later, sooner]) == [sooner, later]

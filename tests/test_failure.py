@@ -475,3 +475,46 @@ def test_cleaned_failure_keeps_the_text_of_the_exception_it_was_raised_from() ->
     assert "KeyError" in text
     assert "direct cause of the following exception" in text
     assert text.index("KeyError") < text.index("ValueError: converted")
+
+
+# --- parity with Twisted (known differences, to be fixed) ----------------------
+
+
+def test_verbose_traceback_goes_from_the_failure_header_to_the_frames() -> None:
+    lines = failureFromRaise().getTraceback(detail="verbose").splitlines()
+    assert lines[0].startswith("*--- Failure #")
+    assert lines[1].endswith(": failureFromRaise(...)")
+
+
+def test_cleaned_failure_still_gives_a_traceback_object_for_the_traceback_module() -> (
+    None
+):
+    failure = failureFromRaise()
+    failure.cleanFailure()
+    assert frameNames(failure.getTracebackObject()) == [
+        "failureFromRaise",
+        "raiseValueError",
+    ]
+
+
+def test_errback_gets_a_traceback_object_from_the_failure() -> None:
+    d: Deferred[None] = Deferred()
+    try:
+        raiseValueError()
+    except ValueError:
+        d.errback()
+    names: list[str] = []
+    d.addErrback(lambda f: names.extend(frameNames(f.getTracebackObject())))
+    assert names[-1] == "raiseValueError"
+
+
+def test_default_traceback_writes_two_lines_for_each_frame() -> None:
+    namespace: dict[str, Any] = {}
+    exec("def fromString():\n    raise ValueError('e')\n", namespace)
+    try:
+        namespace["fromString"]()
+    except ValueError:
+        failure = Failure()
+    lines = failure.getTraceback().splitlines()
+    # header, two lines for each of the two frames, the exception line
+    assert len(lines) == 1 + 2 * 2 + 1

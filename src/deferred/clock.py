@@ -186,6 +186,13 @@ class DelayedCall:
         self.called = True
         self.func(*self.args, **self.kw)
 
+    # Ordered by due time, as Twisted's are (sorted() works on a list of them).
+    def __lt__(self, other: DelayedCall) -> bool:
+        return self._time < other._time
+
+    def __le__(self, other: DelayedCall) -> bool:
+        return self._time <= other._time
+
     def __repr__(self) -> str:
         if self.cancelled:
             return f"<DelayedCall at {self._time!r}, cancelled>"

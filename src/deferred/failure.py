@@ -194,9 +194,13 @@ class Failure:
         and return what it yields next."""
         return g.throw(self.value.with_traceback(self.tb))
 
-    def getTracebackObject(self) -> TracebackType | None:
-        """The live traceback, or ``None`` once it has been cleaned away."""
-        return self.tb
+    def getTracebackObject(self) -> TracebackType | _TextTraceback | None:
+        """Something the :mod:`traceback` module can format: the live
+        traceback, or once it has been cleaned away (or pickled) a stand-in
+        built from :attr:`frames`; ``None`` if there are no frames at all."""
+        if self.tb is not None:
+            return self.tb
+        return _TextTraceback.chain(self.frames)
 
     # -- formatting -----------------------------------------------------------
 
@@ -247,8 +251,9 @@ class Failure:
             if detail == "verbose":
                 pickled = " (pickled) " if self.pickled else " "
                 w(f"*--- Failure #{self.count}{pickled}---\n")
-            w(self._chainedText())
-            w("Traceback (most recent call last):\n")
+            else:
+                w(self._chainedText())
+                w("Traceback (most recent call last):\n")
             if not frames:
                 w("Failure: ")
             elif detail == "default":
@@ -256,9 +261,8 @@ class Failure:
 
                 for name, filename, lineno, _, _ in frames:
                     w(f'  File "{filename}", line {lineno}, in {name}\n')
-                    line = linecache.getline(filename, lineno).strip()
-                    if line:
-                        w(f"    {line}\n")
+                    # Two lines a frame, source or not, as Twisted writes.
+                    w(f"    {linecache.getline(filename, lineno).strip()}\n")
             else:
                 for name, filename, lineno, localVars, globalVars in frames:
                     w(f"{filename}:{lineno}: {name}(...)\n")
@@ -266,10 +270,10 @@ class Failure:
                         continue
                     w(" [ Locals ]\n")
                     for key, val in localVars:
-                        w(f"  {key} : {val if self.pickled else _safeRepr(val)}\n")
+                        w(f"  {key} : {_safeRepr(val)}\n")
                     w(" ( Globals )\n")
                     for key, val in globalVars:
-                        w(f"  {key} : {val if self.pickled else _safeRepr(val)}\n")
+                        w(f"  {key} : {_safeRepr(val)}\n")
                 if not self.captureVars:
                     w(
                         " [Capture of Locals and Globals disabled "
@@ -299,6 +303,7 @@ class Failure:
             return
         frames = self._frames = _safeFrames(self.frames, self.captureVars)
         self.tb = None
+        self.pickled = 1  # as Twisted marks it: the frames are text now
         value = self.value
         if value.__traceback__ is not None:
             value.__traceback__ = None
@@ -374,6 +379,53 @@ class _Chain:
         if self._captured is None:
             return ""
         return "".join(self._captured.format()) + f"\n{self._link}\n\n"
+
+
+class _TextCode:
+    __slots__ = ("co_filename", "co_name")
+
+    def __init__(self, name: str, filename: str) -> None:
+        self.co_name = name
+        self.co_filename = filename
+
+    def co_positions(self) -> Any:
+        # No column information: the traceback module then shows no carets.
+        while True:
+            yield (None, None, None, None)
+
+
+class _TextFrame:
+    __slots__ = ("f_back", "f_code", "f_globals", "f_lineno", "f_locals")
+
+    def __init__(self, code: _TextCode, lineno: int) -> None:
+        self.f_code = code
+        self.f_lineno = lineno
+        self.f_globals: dict[str, Any] = {}
+        self.f_locals: dict[str, Any] = {}
+        self.f_back = None
+
+
+class _TextTraceback:
+    """A stand-in for a traceback object, made from a Failure's text frames,
+    for code that hands ``getTracebackObject()`` to the traceback module."""
+
+    __slots__ = ("tb_frame", "tb_lasti", "tb_lineno", "tb_next")
+
+    def __init__(self, frame: Frame) -> None:
+        name, filename, lineno, _, _ = frame
+        self.tb_frame = _TextFrame(_TextCode(name, filename), lineno)
+        self.tb_lineno = lineno
+        self.tb_lasti = -1
+        self.tb_next: _TextTraceback | None = None
+
+    @classmethod
+    def chain(cls, frames: list[Frame]) -> _TextTraceback | None:
+        head: _TextTraceback | None = None
+        for frame in reversed(frames):
+            link = cls(frame)
+            link.tb_next = head
+            head = link
+        return head
 
 
 def _where(frames: list[Frame]) -> list[tuple[str, str, int]]:
