@@ -16,9 +16,11 @@ from deferred import (
     AlreadyCalledError,
     CancelledError,
     Deferred,
+    DeferredList,
     Failure,
     TimeoutError,
     fail,
+    passthru,
     succeed,
 )
 from deferred.clock import Clock
@@ -1269,3 +1271,100 @@ def test_chainDeferred_wants_a_deferred() -> None:
         d.chainDeferred(5)  # type: ignore[arg-type]
     d.callback(1)
     assert resultOf(d) == 1
+
+
+# --- less travelled paths -------------------------------------------------------
+
+
+def test_callbacks_snapshot_has_twisteds_shape() -> None:
+    def cb(result: object, *args: object, **kwargs: object) -> object:
+        return result
+
+    def eb(failure: object) -> object:
+        return failure
+
+    d: Deferred[int] = Deferred()
+    d.addCallback(cb, 1, key="v")
+    d.addErrback(eb)
+    assert d.callbacks == [
+        ((cb, (1,), {"key": "v"}), (passthru, (1,), {"key": "v"})),
+        ((passthru, (), {}), (eb, (), {})),
+    ]
+    d.callbacks.clear()  # a snapshot: the Deferred is unaffected
+    d.callback(0)
+    assert d.result == 0 and d.callbacks == []
+
+
+def test_failure_from_a_callback_captures_variables_while_debugging(
+    debugging: None,
+) -> None:
+    def broken(result: int) -> int:
+        local = "visible"  # noqa: F841 - captured by the failure
+        raise ValueError(result)
+
+    for late in (False, True):
+        d: Deferred[int] = Deferred()
+        if late:
+            d.callback(1)
+            d.addCallback(broken)
+        else:
+            d.addCallback(broken)
+            d.callback(1)
+        failure = failureOf(d)
+        assert failure.captureVars
+        assert "visible" in failure.getTraceback(detail="verbose")
+
+
+def test_cancel_reaches_a_deferred_list_at_the_end_of_a_chain() -> None:
+    inner: Deferred[int] = Deferred()
+    listed = DeferredList([inner])
+    outer: Deferred[object] = Deferred()
+    outer.addCallback(lambda _: listed)
+    outer.callback(None)
+    outer.cancel()
+    # DeferredList's own cancel() ran: it cancelled its input, and so fired.
+    [(succeeded, failure)] = resultOf(outer)
+    assert succeeded is False
+    assert failure.check(CancelledError)
+    assert failureOf(inner) is failure
+
+
+def test_handed_on_result_with_callbacks_left_waits_again_and_comes_back() -> None:
+    # b waits on a; when a fires, b gets its result, runs a callback that
+    # returns another pending Deferred (c), waits again -- and later finishes.
+    a: Deferred[int] = Deferred()
+    c: Deferred[int] = Deferred()
+    b: Deferred[None] = Deferred()
+    seen: list[object] = []
+    b.addCallback(lambda _: a)
+    b.addCallback(lambda r: c)
+    b.addCallback(seen.append)
+    a.addCallback(lambda r: r * 2)  # a has work after its marker is added
+    b.callback(None)
+    a.callback(1)
+    assert seen == []
+    c.callback(3)
+    assert seen == [3]
+
+
+def test_deferreds_that_hand_on_results_resume_their_own_callbacks_after() -> None:
+    # w waits on x, which waits on y; y and x have callbacks after the marker
+    # that hands their result on.  When w waits again, control returns to x,
+    # then to y, each carrying on (with None, having handed its result on).
+    w: Deferred[None] = Deferred()
+    x: Deferred[None] = Deferred()
+    y: Deferred[int] = Deferred()
+    z: Deferred[int] = Deferred()
+    order: list[tuple[str, object]] = []
+    x.addCallback(lambda _: y)
+    x.callback(None)
+    w.addCallback(lambda _: x)
+    w.callback(None)
+    y.addCallback(lambda r: order.append(("y after", r)))
+    x.addCallback(lambda r: order.append(("x after", r)))
+    w.addCallback(lambda r: order.append(("w got", r)) or z)
+    w.addCallback(lambda r: order.append(("w finally", r)))
+    y.callback(1)
+    assert order == [("w got", 1), ("x after", None), ("y after", None)]
+    z.callback(2)
+    assert order[-1] == ("w finally", 2)
