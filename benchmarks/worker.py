@@ -172,7 +172,7 @@ def _timed_workload(impl: str, module: ModuleType, name: str) -> Callable[[int],
         if name not in ASYNCIO_WORKLOADS:
             raise Unavailable(NO_EQUIVALENT)
         workload = ASYNCIO_WORKLOADS[name]
-        loop = module.new_event_loop()
+        loop = _new_loop(module)
         module.set_event_loop(loop)
 
         def asyncio_call(n: int) -> Callable[[], object]:
@@ -235,7 +235,7 @@ def _measure_memory(
     if impl == "asyncio":
         from benchmarks.asyncio_workloads import pending_with_callback
 
-        loop = module.new_event_loop()
+        loop = _new_loop(module)
 
         def make() -> object:
             return pending_with_callback(loop)
@@ -317,6 +317,24 @@ def _measure_import(impl: str, module: ModuleType, runs: int) -> dict[str, Any]:
 # -- entry points -----------------------------------------------------------------
 
 
+#: Event loops made for the asyncio rows, closed when the measurement ends (a
+#: worker process would not care, but a test calling measure() in-process does).
+_LOOPS: list[Any] = []
+
+
+def _new_loop(module: ModuleType) -> Any:
+    loop = module.new_event_loop()
+    _LOOPS.append(loop)
+    return loop
+
+
+def _close_loops(module: ModuleType | None) -> None:
+    while _LOOPS:
+        _LOOPS.pop().close()
+    if module is not None and hasattr(module, "set_event_loop"):
+        module.set_event_loop(None)
+
+
 def measure(impl: str, row_name: str, n: int, settings: Settings) -> dict[str, Any]:
     """Measure one row for one implementation in this process."""
     row = ROWS_BY_NAME[row_name]
@@ -340,6 +358,9 @@ def measure(impl: str, row_name: str, n: int, settings: Settings) -> dict[str, A
         result.update(status="error", reason=f"{type(exc).__name__}: {exc}")
     else:
         result.update(status="ok", **outcome)
+    finally:
+        if impl == "asyncio":
+            _close_loops(module)
     result["env"] = environment(impl, module)
     return result
 

@@ -298,6 +298,7 @@ def test_waits_for_a_lock_held_by_another_process(
     assertNoResult(d)
     proc.stdin.close()
     assert proc.wait(timeout=10) == 0
+    proc.stdout.close()
     clock.advance(1)
     successResultOf(d)
     assert lockfile.readlink(name) == str(os.getpid())

@@ -64,6 +64,7 @@ def held_elsewhere(name: str) -> Iterator[subprocess.Popen[str]]:
     finally:
         proc.stdin.close()
         assert proc.wait(timeout=10) == 0
+        proc.stdout.close()
 
 
 def test_initial_attributes(tmp_path: Path) -> None:
@@ -108,6 +109,9 @@ def test_stale_lock_from_killed_process_is_taken_over(name: str) -> None:
     assert proc.stdout.readline() == "locked\n"
     proc.kill()  # SIGKILL: the child gets no chance to unlock
     proc.wait(timeout=10)
+    proc.stdout.close()
+    assert proc.stdin is not None
+    proc.stdin.close()
     assert lockfile.readlink(name) == str(proc.pid)
 
     lock = FilesystemLock(name)
