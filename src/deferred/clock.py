@@ -46,15 +46,18 @@ class AlreadyCancelled(ValueError):
 class DelayedCallLike(Protocol):
     """What a scheduler's ``callLater`` must return: something cancellable."""
 
-    def cancel(self) -> None: ...
+    def cancel(self) -> None:
+        """Call it off."""
 
-    def active(self) -> bool: ...
+    def active(self) -> bool:
+        """Whether it has neither run nor been cancelled."""
 
 
 class Scheduler(Protocol):
     """Anything that can run a function later: a clock here, or Twisted's reactor."""
 
-    def seconds(self) -> float: ...
+    def seconds(self) -> float:
+        """The current time, in this scheduler's terms."""
 
     # Parameter names and kinds as Twisted's, so its reactor and Clock qualify.
     def callLater(
@@ -63,7 +66,8 @@ class Scheduler(Protocol):
         callable: Callable[..., object],
         *args: object,
         **kw: object,
-    ) -> DelayedCallLike: ...
+    ) -> DelayedCallLike:
+        """Arrange ``callable(*args, **kw)`` to run ``delay`` seconds from now."""
 
 
 class _Owner(Protocol):
