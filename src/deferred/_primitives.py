@@ -51,7 +51,7 @@ from typing import (
 )
 
 from ._deferred import _DEFERRED_TYPES, _NO_RESULT, Deferred
-from .failure import _FAILURE_TYPES, Failure
+from .failure import _FAILURE_TYPES, _OUTCOME_TYPES, Failure
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -61,20 +61,6 @@ _P = ParamSpec("_P")
 _T = TypeVar("_T")
 _R = TypeVar("_R")
 _S = TypeVar("_S", bound="_ConcurrencyPrimitive")
-
-
-#: Types of values, seen as results of ``run()``'s ``f``, that are neither
-#: Deferreds, coroutines nor Failures: one set lookup instead of three on
-#: the fast path.
-_PLAIN_TYPES: set[type] = set()
-
-
-def _isPlain(kind: type) -> bool:
-    if kind in _DEFERRED_TYPES or kind is CoroutineType or kind in _FAILURE_TYPES:
-        return False
-    if len(_PLAIN_TYPES) < 512:
-        _PLAIN_TYPES.add(kind)
-    return True
 
 
 # -- wait queues ---------------------------------------------------------------
@@ -376,7 +362,7 @@ class _ConcurrencyPrimitive(_WaitQueue[Any]):
                 raise TypeError(f"run() needs a callable, not {f!r}") from None
             return self._ranHolding(Failure(captureVars=Deferred.debug))
         kind = type(result)
-        if kind not in _PLAIN_TYPES and not _isPlain(kind):
+        if kind in _OUTCOME_TYPES or kind is CoroutineType:
             return self._ranHolding(result)
         if self._waiters or self._free + self._owed >= self._limit:
             return self._ranHolding(result)
