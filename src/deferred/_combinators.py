@@ -122,7 +122,7 @@ def _attach(
     (index,), None)`` does, without its per-call checks.
 
     This is the hot loop of every combinator, so it works on the core's
-    flat callback list (``[callback, errback, args, kwargs, ...]``) directly.
+    callback list (entries ``(callback, errback, args, kwargs)``) directly.
     ``transparent`` says that ``succeeded`` never raises and returns its
     result unchanged, which allows a shortcut for inputs that have fired.
     """
@@ -143,10 +143,11 @@ def _attach(
             # ``succeeded`` and leave the result as it is.  Skip the loop.
             succeeded(result, index)
             continue
+        entry = (succeeded, failed, (index,), None)
         if cbs:
-            cbs += (succeeded, failed, (index,), None)
+            cbs.append(entry)
         else:
-            d._callbacks = [succeeded, failed, (index,), None]
+            d._callbacks = [entry]
         if result is not _NO_RESULT:
             # Fired already: run the pair now, as addCallbacks() would.
             d._runCallbacks()

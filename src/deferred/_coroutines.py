@@ -153,12 +153,12 @@ class _Driver:
                 # Not there yet: resume from its callback.  The callback list
                 # is appended to directly (no callbacks can run now).
                 self._waitingOn = d
-                resume = self._resume
+                entry = (self._resume, self._resume, None, None)
                 cbs = d._callbacks
                 if cbs:
-                    cbs += (resume, resume, None, None)
+                    cbs.append(entry)
                 else:
-                    d._callbacks = [resume, resume, None, None]
+                    d._callbacks = [entry]
                 return
             # Fired: take the result, as a callback returning None would.
             d.result = None

@@ -111,13 +111,14 @@ class Deferred(Awaitable[_T], Generic[_T]):
     #: Whether new Deferreds record debugging stacks; see :func:`setDebugging`.
     debug: ClassVar[bool] = False
 
-    # The callback list is flat -- [callback, errback, args, kwargs, ...] --
-    # so a Deferred with one callback costs one small list and no tuples.
-    # ``None`` in a callback or errback position passes the result through
-    # untouched without calling anything; ``args`` is ``None`` when there are
-    # no extra arguments at all (so the call builds no tuple), and ``kwargs``
-    # is ``None`` when empty.
-    # An unused list is the shared empty tuple.
+    # The callback list holds one entry per stage.  The commonest stage -- a
+    # callback with no extra arguments -- is stored as the bare callable, so
+    # adding it builds nothing; any other stage is a 4-tuple
+    # ``(callback, errback, args, kwargs)``.  ``None`` in a callback or
+    # errback position passes the result through untouched without calling
+    # anything; ``args`` is ``None`` when there are no extra arguments at all
+    # (so the call builds no tuple), and ``kwargs`` is ``None`` when empty.
+    # A Deferred with no stages holds the shared empty tuple, not a list.
     _callbacks: list[Any] | tuple[()]
     # ``_extra`` is the canceller (or None) until something needs more: then
     # a DebugInfo holds the canceller, the failure the Deferred rests on (to
@@ -158,10 +159,12 @@ class Deferred(Awaitable[_T], Generic[_T]):
     def callbacks(self) -> list[tuple[tuple[Any, ...], tuple[Any, ...]]]:
         """A snapshot of the pending callbacks, in Twisted's shape:
         ``((callback, args, kwargs), (errback, args, kwargs))`` pairs."""
-        cbs = self._callbacks
         pairs = []
-        for i in range(0, len(cbs), 4):
-            callback, errback, args, kwargs = cbs[i : i + 4]
+        for entry in self._callbacks:
+            if type(entry) is tuple:
+                callback, errback, args, kwargs = entry
+            else:
+                callback, errback, args, kwargs = entry, None, None, None
             if callback is _CONTINUE:
                 args, kwargs = (args,), None
             args = args or ()
@@ -188,13 +191,13 @@ class Deferred(Awaitable[_T], Generic[_T]):
         result = self.result
         cbs = self._callbacks
         if result is _NO_RESULT or cbs or self.paused or self._runningCallbacks:
-            extra = args if args or kwargs else None
+            entry = (callback, errback, args if args or kwargs else None, kwargs or None)
             if cbs:
-                cbs += (callback, errback, extra, kwargs or None)
+                cbs.append(entry)
             else:
                 # An exactly-sized literal: the common one-callback Deferred
                 # carries no spare list capacity.
-                self._callbacks = [callback, errback, extra, kwargs or None]
+                self._callbacks = [entry]
             if result is not _NO_RESULT:
                 self._runCallbacks()
             return
@@ -272,11 +275,14 @@ class Deferred(Awaitable[_T], Generic[_T]):
         cbs = self._callbacks
         if result is _NO_RESULT or cbs or self.paused or self._runningCallbacks:
             # _add() inlined: this is the most called method of the library.
-            extra = args if args or kwargs else None
-            if cbs:
-                cbs += (callback, None, extra, kwargs or None)
+            if args or kwargs:
+                entry = (callback, None, args, kwargs or None)
             else:
-                self._callbacks = [callback, None, extra, kwargs or None]
+                entry = callback
+            if cbs:
+                cbs.append(entry)
+            else:
+                self._callbacks = [entry]
             if result is not _NO_RESULT:
                 self._runCallbacks()
         elif type(result) not in _FAILURE_TYPES:
@@ -393,7 +399,7 @@ class Deferred(Awaitable[_T], Generic[_T]):
         if result is self:
             _warnReturnedSelf(fn)
         self.result = result
-        self._callbacks = [_resume, _resume, None, None, *self._callbacks]
+        self._callbacks = [_RESUME, *self._callbacks]
         self._runCallbacks()
 
     def addTimeout(
@@ -467,14 +473,21 @@ class Deferred(Awaitable[_T], Generic[_T]):
             self._info().invoker = formatStack(1)
         self.result = result
         cbs = self._callbacks
-        if len(cbs) == 4 and not self.paused:
+        if len(cbs) == 1 and not self.paused:
             # A single callback (a queue getter, a lock waiter, a generator
             # waiting on us...): call it without the loop's machinery.
-            fn = cbs[1] if type(result) in _FAILURE_TYPES else cbs[0]
-            if fn is not None and fn is not _CONTINUE:
-                self._callbacks = _EMPTY
-                self._runNow(fn, cbs[2], cbs[3])
-                return
+            entry = cbs[0]
+            if type(entry) is not tuple:
+                if type(result) not in _FAILURE_TYPES:
+                    self._callbacks = _EMPTY
+                    self._runNow(entry, None, None)
+                    return
+            else:
+                fn = entry[1] if type(result) in _FAILURE_TYPES else entry[0]
+                if fn is not None and fn is not _CONTINUE:
+                    self._callbacks = _EMPTY
+                    self._runNow(fn, entry[2], entry[3])
+                    return
         if cbs or type(result) in _FAILURE_TYPES:
             self._runCallbacks()
 
@@ -586,10 +599,12 @@ class Deferred(Awaitable[_T], Generic[_T]):
         self,
         # Bound as defaults: locals are much cheaper than globals in the loop.
         _FTYPES: set[type] = _FAILURE_TYPES,
+        _OTYPES: set[type] = _OUTCOME_TYPES,
         _CONT: Any = _CONTINUE,
         _TYPES: set[type] = _DEFERRED_TYPES,
         _NONE: Any = _NO_RESULT,
         _type: type[type] = type,
+        _tuple: type[tuple[Any, ...]] = tuple,
     ) -> None:
         # The heart of the library.  It runs iteratively: when a callback
         # returns an unfired Deferred, this Deferred pauses and leaves a
@@ -613,39 +628,47 @@ class Deferred(Awaitable[_T], Generic[_T]):
                 continue
             cbs = current._callbacks
             result = current.result
-            kind = _type(result)
+            failing = _type(result) in _FTYPES
             current._runningCallbacks = True
-            # zip() over one iterator walks the flat list four items at a
-            # time at C speed, and still sees entries appended meanwhile.
+            # A list iterator sees entries appended meanwhile, and tells how
+            # many are left (to drop the ones done if we stop half-way).
             it: Any = iter(cbs)
-            for fn, eb, args, kwargs in zip(it, it, it, it):
-                if kind in _FTYPES:
-                    fn = eb
-                if fn is None:
-                    continue
-                if fn is _CONT:
-                    # Hand our result to the Deferred waiting on us and carry
-                    # on with it; come back for our remaining callbacks.
-                    current._runningCallbacks = False
-                    current.result = None
-                    info = current._extra
-                    if info is not None:
-                        info.failResult = None
-                    left = it.__length_hint__()
-                    if left:
-                        del cbs[: len(cbs) - left]  # type: ignore[union-attr]
-                        if chain is None:
-                            chain = [current]
+            for entry in it:
+                if _type(entry) is _tuple:
+                    fn, eb, args, kwargs = entry
+                    if failing:
+                        fn = eb
+                    if fn is None:
+                        continue
+                    if fn is _CONT:
+                        # Hand our result to the Deferred waiting on us and
+                        # carry on with it; come back for our remaining
+                        # callbacks.
+                        current._runningCallbacks = False
+                        current.result = None
+                        info = current._extra
+                        if info is not None:
+                            info.failResult = None
+                        left = it.__length_hint__()
+                        if left:
+                            del cbs[: len(cbs) - left]  # type: ignore[union-attr]
+                            if chain is None:
+                                chain = [current]
+                            else:
+                                chain.append(current)
                         else:
-                            chain.append(current)
-                    else:
-                        # Nothing after the marker (the usual case): this one
-                        # is done, with no need to come back to it.
-                        current._callbacks = _EMPTY
-                    args.result = result
-                    args.paused -= 1
-                    current = args
-                    break
+                            # Nothing after the marker (the usual case): this
+                            # one is done, with no need to come back to it.
+                            current._callbacks = _EMPTY
+                        args.result = result
+                        args.paused -= 1
+                        current = args
+                        break
+                elif failing:
+                    continue  # a bare callback: failures pass it by
+                else:
+                    fn = entry
+                    args = None
                 # Visible to the callback, as in Twisted (d.result, str(d)).
                 current.result = result
                 try:
@@ -658,51 +681,57 @@ class Deferred(Awaitable[_T], Generic[_T]):
                         result = fn(result, *args, **kwargs)
                 except BaseException as e:
                     result = self._caught(e)
-                    kind = Failure
-                else:
-                    kind = _type(result)
-                    if kind in _TYPES:
-                        if result is current and fn is not _resume:
-                            _warnReturnedSelf(fn)
-                        inner = result.result
-                        if (
-                            inner is _NONE
-                            or type(inner) in _TYPES
-                            or result.paused
-                            or result is current  # as Twisted: stuck for good
-                        ):
-                            # Wait for it: it resumes us when it reaches the
-                            # marker we leave on it.
-                            current.paused += 1
-                            waitList = result._callbacks
-                            if waitList:
-                                waitList += (_CONT, _CONT, current, None)
-                            else:
-                                result._callbacks = [_CONT, _CONT, current, None]
-                            current._runningCallbacks = False
-                            del cbs[: len(cbs) - it.__length_hint__()]  # type: ignore[union-attr]
-                            current.result = result
-                            info = current._extra
-                            if info is not None:
-                                info.failResult = None
-                            if not chain:
-                                return
-                            current = chain.pop()
-                            break
-                        # Already fired: take its result and go on.
-                        result.result = None
-                        info = result._extra
-                        if info is not None:
-                            info.failResult = None
-                        result = inner
-                        kind = _type(result)
+                    failing = True
+                    continue
+                kind = _type(result)
+                if kind not in _OTYPES:
+                    failing = False
+                    continue
+                if kind not in _TYPES:
+                    failing = True  # a Failure returned: on to the errbacks
+                    continue
+                if result is current and fn is not _resume:
+                    _warnReturnedSelf(fn)
+                inner = result.result
+                if (
+                    inner is _NONE
+                    or _type(inner) in _TYPES
+                    or result.paused
+                    or result is current  # as Twisted: stuck for good
+                ):
+                    # Wait for it: it resumes us when it reaches the marker
+                    # we leave on it.
+                    current.paused += 1
+                    marker = (_CONT, _CONT, current, None)
+                    waitList = result._callbacks
+                    if waitList:
+                        waitList.append(marker)
+                    else:
+                        result._callbacks = [marker]
+                    current._runningCallbacks = False
+                    del cbs[: len(cbs) - it.__length_hint__()]  # type: ignore[union-attr]
+                    current.result = result
+                    info = current._extra
+                    if info is not None:
+                        info.failResult = None
+                    if not chain:
+                        return
+                    current = chain.pop()
+                    break
+                # Already fired: take its result and go on.
+                result.result = None
+                info = result._extra
+                if info is not None:
+                    info.failResult = None
+                result = inner
+                failing = _type(result) in _FTYPES
             else:
                 # Every callback ran: this Deferred rests on ``result``.
                 current._runningCallbacks = False
                 current._callbacks = _EMPTY
                 current.result = result
                 info = current._extra
-                if kind in _FTYPES:
+                if failing:
                     # Keep the traceback as text only: live frames would tie
                     # this Deferred into a cycle (a frame that fired it
                     # references it), so an unhandled error would wait for the
@@ -718,11 +747,12 @@ class Deferred(Awaitable[_T], Generic[_T]):
     def _append_continuation(self, waiting: Deferred[Any]) -> None:
         # Unlike _add(), never runs callbacks: this Deferred has no usable
         # result yet (it is unfired or paused).
+        entry = (_CONTINUE, _CONTINUE, waiting, None)
         cbs = self._callbacks
         if cbs:
-            cbs += (_CONTINUE, _CONTINUE, waiting, None)
+            cbs.append(entry)
         else:
-            self._callbacks = [_CONTINUE, _CONTINUE, waiting, None]
+            self._callbacks = [entry]
 
     # -- representation and awaiting --------------------------------------------
 
@@ -863,6 +893,9 @@ def _bind(
 def _resume(result: _T) -> _T:
     """Hands an outcome computed outside the loop (see ``_runNow``) to it."""
     return result
+
+
+_RESUME = (_resume, _resume, None, None)
 
 
 def _warnReturnedSelf(fn: object) -> None:
