@@ -394,8 +394,40 @@ class Deferred(Awaitable[_T], Generic[_T]):
         return failure
 
     def _settle(self, result: Any, fn: Callable[..., Any]) -> None:
-        # An outcome of _runNow() that needs the loop's care -- a Deferred to
-        # chain, a failure to track, callbacks that fn added meanwhile.
+        # An outcome of _runNow() that needs more than storing -- a Deferred
+        # to chain, a failure to track, callbacks that fn added meanwhile.
+        if (
+            not self._callbacks
+            and type(result) in _DEFERRED_TYPES
+            and result is not self
+        ):
+            # Chain on it as the loop would, without going through the loop.
+            inner = result.result
+            if inner is _NO_RESULT or type(inner) in _DEFERRED_TYPES or result.paused:
+                # Wait for it: it resumes us when it reaches our marker.
+                self.paused += 1
+                marker = (_CONTINUE, _CONTINUE, self, None)
+                waitList = result._callbacks
+                if waitList:
+                    waitList.append(marker)
+                else:
+                    result._callbacks = [marker]
+                self.result = result
+                info = self._extra
+                if info is not None:
+                    info.failResult = None
+                return
+            if type(inner) not in _FAILURE_TYPES:
+                # Fired with a success: take it over.
+                result.result = None
+                info = result._extra
+                if info is not None:
+                    info.failResult = None
+                self.result = inner
+                info = self._extra
+                if info is not None:
+                    info.failResult = None
+                return
         if result is self:
             _warnReturnedSelf(fn)
         self.result = result
@@ -478,16 +510,34 @@ class Deferred(Awaitable[_T], Generic[_T]):
             # waiting on us...): call it without the loop's machinery.
             entry = cbs[0]
             if type(entry) is not tuple:
-                if type(result) not in _FAILURE_TYPES:
-                    self._callbacks = _EMPTY
-                    self._runNow(entry, None, None)
-                    return
+                fn = None if type(result) in _FAILURE_TYPES else entry
+                args = None
             else:
-                fn = entry[1] if type(result) in _FAILURE_TYPES else entry[0]
-                if fn is not None and fn is not _CONTINUE:
-                    self._callbacks = _EMPTY
-                    self._runNow(fn, entry[2], entry[3])
-                    return
+                fn, errback, args, kwargs = entry
+                if type(result) in _FAILURE_TYPES:
+                    fn = errback
+                if fn is _CONTINUE:
+                    fn = None
+            if fn is not None:
+                # _runNow() inlined: a hot path (queues, locks, generators).
+                self._callbacks = _EMPTY
+                self._runningCallbacks = True
+                try:
+                    if args is None:
+                        result = fn(result)
+                    elif kwargs is None:
+                        result = fn(result, *args)
+                    else:
+                        result = fn(result, *args, **kwargs)
+                except BaseException as e:
+                    result = self._caught(e)
+                self._runningCallbacks = False
+                if self._callbacks or type(result) in _OUTCOME_TYPES:
+                    self._settle(result, fn)
+                else:
+                    # (Fired just now: no failure was tracked before.)
+                    self.result = result
+                return
         if cbs or type(result) in _FAILURE_TYPES:
             self._runCallbacks()
 
@@ -634,7 +684,20 @@ class Deferred(Awaitable[_T], Generic[_T]):
             # many are left (to drop the ones done if we stop half-way).
             it: Any = iter(cbs)
             for entry in it:
-                if _type(entry) is _tuple:
+                if _type(entry) is not _tuple:
+                    # A bare callback (no extra arguments, no errback).
+                    if failing:
+                        continue
+                    fn = entry
+                    # Visible to the callback, as in Twisted (d.result, str(d)).
+                    current.result = result
+                    try:
+                        result = fn(result)
+                    except BaseException as e:
+                        result = self._caught(e)
+                        failing = True
+                        continue
+                else:
                     fn, eb, args, kwargs = entry
                     if failing:
                         fn = eb
@@ -649,9 +712,10 @@ class Deferred(Awaitable[_T], Generic[_T]):
                         info = current._extra
                         if info is not None:
                             info.failResult = None
-                        left = it.__length_hint__()
-                        if left:
-                            del cbs[: len(cbs) - left]  # type: ignore[union-attr]
+                        if cbs[-1] is not entry:
+                            # (A marker is made for one wait: it is in the
+                            # list once.)
+                            del cbs[: len(cbs) - it.__length_hint__()]  # type: ignore[union-attr]
                             if chain is None:
                                 chain = [current]
                             else:
@@ -664,25 +728,18 @@ class Deferred(Awaitable[_T], Generic[_T]):
                         args.paused -= 1
                         current = args
                         break
-                elif failing:
-                    continue  # a bare callback: failures pass it by
-                else:
-                    fn = entry
-                    args = None
-                # Visible to the callback, as in Twisted (d.result, str(d)).
-                current.result = result
-                try:
-                    if args is None:
-                        # No extra arguments: a plain call, no tuple built.
-                        result = fn(result)
-                    elif kwargs is None:
-                        result = fn(result, *args)
-                    else:
-                        result = fn(result, *args, **kwargs)
-                except BaseException as e:
-                    result = self._caught(e)
-                    failing = True
-                    continue
+                    current.result = result
+                    try:
+                        if args is None:
+                            result = fn(result)
+                        elif kwargs is None:
+                            result = fn(result, *args)
+                        else:
+                            result = fn(result, *args, **kwargs)
+                    except BaseException as e:
+                        result = self._caught(e)
+                        failing = True
+                        continue
                 kind = _type(result)
                 if kind not in _OTYPES:
                     failing = False
