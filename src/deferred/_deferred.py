@@ -655,6 +655,7 @@ class Deferred(Awaitable[_T], Generic[_T]):
         _NONE: Any = _NO_RESULT,
         _type: type[type] = type,
         _tuple: type[tuple[Any, ...]] = tuple,
+        _fromCaught: Callable[[BaseException], Failure] = _failureFromCaught,
     ) -> None:
         # The heart of the library.  It runs iteratively: when a callback
         # returns an unfired Deferred, this Deferred pauses and leaves a
@@ -694,7 +695,9 @@ class Deferred(Awaitable[_T], Generic[_T]):
                     try:
                         result = fn(result)
                     except BaseException as e:
-                        result = self._caught(e)
+                        result = _fromCaught(e)
+                        if self.debug:
+                            result.captureVars = True
                         failing = True
                         continue
                 else:
@@ -737,7 +740,9 @@ class Deferred(Awaitable[_T], Generic[_T]):
                         else:
                             result = fn(result, *args, **kwargs)
                     except BaseException as e:
-                        result = self._caught(e)
+                        result = _fromCaught(e)
+                        if self.debug:
+                            result.captureVars = True
                         failing = True
                         continue
                 kind = _type(result)
@@ -845,47 +850,19 @@ class Deferred(Awaitable[_T], Generic[_T]):
         (chained from it) in the task, which so ends up cancelled.
         """
         result = self.result
-        if result is not _NO_RESULT and not self.paused and not self._runningCallbacks:
-            if type(result) not in _FAILURE_TYPES:
-                return result  # type: ignore[no-any-return]
-            if not isinstance(result.value, CancelledError):
-                # Raising it here hands it to the awaiting code: it is handled.
-                info = self._extra
-                if info is not None:
-                    info.failResult = None
-                exc = result.value.with_traceback(result.tb)
-                # Raised from this frame, exc will reference it: drop the
-                # frame's references to it (and to self, which holds it) to
-                # leave no cycle.
-                del self, result
-                try:
-                    raise exc
-                finally:
-                    del exc
-            # Cancelled already: go through the waiter all the same, so that
-            # an asyncio task ends cancelled, as when cancelled while waiting.
-        waiter = _DeferredFuture()
-        waiter._deferred = self
-        try:
-            sent = yield waiter
-        except BaseException:
-            # The failure thrown in will reference this frame, and the
-            # waiter holds it (when a Task waited): drop the waiter.
-            del waiter
-            raise
-        outcome = waiter._outcome
-        if outcome is not _NO_RESULT:
-            # An asyncio Task waited: it resumes us with None once the
-            # outcome is in (a failure it throws in instead).
-            return outcome  # type: ignore[no-any-return]
-        if sent is waiter:
-            raise TypeError(
-                "a pending Deferred was awaited in a coroutine driven by "
-                "something that handed back what it yielded; run it with "
-                "deferred.ensureDeferred() or in an asyncio task"
-            )
-        # Our driver resumes us with the result itself.
-        return sent  # type: ignore[no-any-return]
+        if (
+            result is not _NO_RESULT
+            and type(result) not in _FAILURE_TYPES
+            and not self.paused
+            and not self._runningCallbacks
+        ):
+            # The hot path, in a frame kept small: it is made for every await.
+            return result  # type: ignore[no-any-return]
+        waiting = _awaitSlowly(self)
+        # Hold nothing that an exception raised through here would keep
+        # alive (the traceback keeps this frame): no cycle through self.
+        del self, result
+        return (yield from waiting)
 
     # No wrapper call: awaiting is a hot path.
     __await__ = __iter__
@@ -945,6 +922,53 @@ def _bind(
         return fn(result, *args, **kw)
 
     return bound
+
+
+
+def _awaitSlowly(deferred: Deferred[_T]) -> Generator[Any, Any, _T]:
+    # Deferred.__iter__ for all but a fired success: wait, or raise.
+    result = deferred.result
+    if result is not _NO_RESULT and not deferred.paused and not deferred._runningCallbacks:
+        if type(result) not in _FAILURE_TYPES:
+            return result
+        if not isinstance(result.value, CancelledError):
+            # Raising it here hands it to the awaiting code: it is handled.
+            info = deferred._extra
+            if info is not None:
+                info.failResult = None
+            exc = result.value.with_traceback(result.tb)
+            # Raised from this frame, exc will reference it: drop the
+            # frame's references to it (and to the Deferred, which holds it) to
+            # leave no cycle.
+            del deferred, result
+            try:
+                raise exc
+            finally:
+                del exc
+        # Cancelled already: go through the waiter all the same, so that
+        # an asyncio task ends cancelled, as when cancelled while waiting.
+    waiter = _DeferredFuture()
+    waiter._deferred = deferred
+    try:
+        sent = yield waiter
+    except BaseException:
+        # The failure thrown in will reference this frame, and the
+        # waiter holds it (when a Task waited): drop the waiter.
+        del waiter
+        raise
+    outcome = waiter._outcome
+    if outcome is not _NO_RESULT:
+        # An asyncio Task waited: it resumes us with None once the
+        # outcome is in (a failure it throws in instead).
+        return outcome
+    if sent is waiter:
+        raise TypeError(
+            "a pending Deferred was awaited in a coroutine driven by "
+            "something that handed back what it yielded; run it with "
+            "deferred.ensureDeferred() or in an asyncio task"
+        )
+    # Our driver resumes us with the result itdeferred.
+    return sent
 
 
 def _resume(result: _T) -> _T:

@@ -164,6 +164,8 @@ class Failure:
         Each entry is a class or a fully qualified class name; ``None`` is
         returned when nothing matches.
         """
+        if self.type in errorTypes:
+            return self.type  # the usual case, found without a loop
         return _match(self, errorTypes)
 
     def trap(self, *errorTypes: _ExcType | str) -> Any:
@@ -171,6 +173,8 @@ class Failure:
 
         In an errback this passes unexpected errors on down the chain.
         """
+        if self.type in errorTypes:
+            return self.type  # the usual case, found without a loop
         error = _match(self, errorTypes)
         if error is None:
             self.raiseException()
@@ -491,8 +495,14 @@ def _failureFromCaught(exc: BaseException) -> Failure:
     (which would tie the failure into a reference cycle)."""
     tb = exc.__traceback__
     if tb is not None:
-        exc.__traceback__ = tb.tb_next
-    return _failureFromException(exc)
+        tb = exc.__traceback__ = tb.tb_next
+    # _failureFromException() inlined: this runs for every exception a
+    # callback raises.
+    failure = _newFailure(Failure)
+    failure.value = exc
+    failure.type = type(exc)
+    failure.tb = tb
+    return failure
 
 
 def _failureFromException(exc: BaseException) -> Failure:
