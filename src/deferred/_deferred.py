@@ -191,7 +191,8 @@ class Deferred(Awaitable[_T], Generic[_T]):
         result = self.result
         cbs = self._callbacks
         if result is _NO_RESULT or cbs or self.paused or self._runningCallbacks:
-            entry = (callback, errback, args if args or kwargs else None, kwargs or None)
+            extra = args if args or kwargs else None
+            entry = (callback, errback, extra, kwargs or None)
             if cbs:
                 cbs.append(entry)
             else:
@@ -275,10 +276,9 @@ class Deferred(Awaitable[_T], Generic[_T]):
         cbs = self._callbacks
         if result is _NO_RESULT or cbs or self.paused or self._runningCallbacks:
             # _add() inlined: this is the most called method of the library.
-            if args or kwargs:
-                entry = (callback, None, args, kwargs or None)
-            else:
-                entry = callback
+            entry: Any = (
+                (callback, None, args, kwargs or None) if args or kwargs else callback
+            )
             if cbs:
                 cbs.append(entry)
             else:
@@ -715,7 +715,7 @@ class Deferred(Awaitable[_T], Generic[_T]):
                         info = current._extra
                         if info is not None:
                             info.failResult = None
-                        if cbs[-1] is not entry:
+                        if cbs[-1] is not entry:  # type: ignore[misc]
                             # (A marker is made for one wait: it is in the
                             # list once.)
                             del cbs[: len(cbs) - it.__length_hint__()]  # type: ignore[union-attr]
@@ -927,10 +927,14 @@ def _bind(
 
 def _awaitSlowly(deferred: Deferred[_T]) -> Generator[Any, Any, _T]:
     # Deferred.__iter__ for all but a fired success: wait, or raise.
-    result = deferred.result
-    if result is not _NO_RESULT and not deferred.paused and not deferred._runningCallbacks:
+    result: Any = deferred.result
+    if (
+        result is not _NO_RESULT
+        and not deferred.paused
+        and not deferred._runningCallbacks
+    ):
         if type(result) not in _FAILURE_TYPES:
-            return result
+            return result  # type: ignore[no-any-return]
         if not isinstance(result.value, CancelledError):
             # Raising it here hands it to the awaiting code: it is handled.
             info = deferred._extra
@@ -960,15 +964,15 @@ def _awaitSlowly(deferred: Deferred[_T]) -> Generator[Any, Any, _T]:
     if outcome is not _NO_RESULT:
         # An asyncio Task waited: it resumes us with None once the
         # outcome is in (a failure it throws in instead).
-        return outcome
+        return outcome  # type: ignore[no-any-return]
     if sent is waiter:
         raise TypeError(
             "a pending Deferred was awaited in a coroutine driven by "
             "something that handed back what it yielded; run it with "
             "deferred.ensureDeferred() or in an asyncio task"
         )
-    # Our driver resumes us with the result itdeferred.
-    return sent
+    # Our driver resumes us with the result itself.
+    return sent  # type: ignore[no-any-return]
 
 
 def _resume(result: _T) -> _T:
