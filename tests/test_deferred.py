@@ -1295,6 +1295,136 @@ def test_callbacks_snapshot_has_twisteds_shape() -> None:
     assert d.result == 0 and d.callbacks == []
 
 
+def test_callbacks_snapshot_shows_plain_callbacks_and_waiting_deferreds() -> None:
+    def cb(result: object) -> object:
+        return result
+
+    inner: Deferred[int] = Deferred()
+    inner.addCallback(cb)
+    assert inner.callbacks == [((cb, (), {}), (passthru, (), {}))]
+    outer: Deferred[int] = Deferred()
+    outer.addCallback(lambda _: inner)
+    outer.callback(0)
+    # The outer Deferred waits on inner: a stage that hands the result back.
+    [plain, (handOn, _)] = inner.callbacks
+    assert plain == ((cb, (), {}), (passthru, (), {}))
+    assert handOn[1] == (outer,)
+    inner.callback(5)
+    assert resultOf(outer) == 5
+
+
+def test_failure_in_a_later_callback_captures_variables_while_debugging(
+    debugging: None,
+) -> None:
+    def broken(result: int, *args: object) -> int:
+        local = "visible"  # noqa: F841 - captured by the failure
+        raise ValueError(result)
+
+    for extra in ((), (1,)):
+        d: Deferred[int] = Deferred()
+        d.addCallback(lambda result: result)
+        d.addCallback(broken, *extra)
+        d.callback(1)
+        failure = failureOf(d)
+        assert failure.captureVars
+        assert "visible" in failure.getTraceback(detail="verbose")
+
+
+def test_fired_deferred_runs_added_errback_and_both_with_keywords_at_once() -> None:
+    seen: list[tuple[str, object]] = []
+
+    def record(result: object, tag: str = "") -> str:
+        seen.append((tag, result))
+        return tag
+
+    d: Deferred[int] = succeed(1)
+    d.addBoth(record, tag="both")
+    assert seen == [("both", 1)] and resultOf(d) == "both"
+    failed: Deferred[int] = fail(ValueError("x"))
+    failed.addErrback(record, tag="errback")
+    assert seen[-1][0] == "errback" and resultOf(failed) == "errback"
+
+
+# A Deferred's only callback returning another Deferred: each state the
+# returned one can be in, fired from callback() and from addCallback().
+def _returning(inner: Deferred[Any], late: bool) -> Deferred[Any]:
+    outer: Deferred[Any] = Deferred()
+    if late:
+        outer.callback(None)
+        outer.addCallback(lambda _: inner)
+    else:
+        outer.addCallback(lambda _: inner)
+        outer.callback(None)
+    return outer
+
+
+@pytest.mark.parametrize("late", [False, True])
+def test_only_callback_returning_a_fired_deferred_takes_its_result(late: bool) -> None:
+    inner: Deferred[int] = Deferred(lambda d: None)  # a canceller, dropped on fire
+    inner.callback(3)
+    outer = _returning(inner, late)
+    assert resultOf(outer) == 3
+    assert inner.result is None  # handed over, as in Twisted
+
+
+@pytest.mark.parametrize("late", [False, True])
+def test_only_callback_returning_a_failed_deferred_takes_its_failure(
+    late: bool,
+) -> None:
+    inner: Deferred[int] = fail(ValueError("inner"))
+    outer = _returning(inner, late)
+    assert failureOf(outer).check(ValueError)
+    assert inner.result is None
+
+
+@pytest.mark.parametrize("late", [False, True])
+def test_only_callback_returning_a_pending_deferred_waits_for_it(late: bool) -> None:
+    inner: Deferred[int] = Deferred()
+    outer = _returning(inner, late)
+    assert outer.paused == 1 and outer.result is inner
+    assert "waiting on Deferred" in str(outer)
+    inner.callback(4)
+    assert resultOf(outer) == 4 and outer.paused == 0
+
+
+@pytest.mark.parametrize("late", [False, True])
+def test_only_callback_returning_a_paused_deferred_waits_for_unpause(
+    late: bool,
+) -> None:
+    inner: Deferred[int] = succeed(6)
+    inner.pause()
+    outer = _returning(inner, late)
+    assert outer.result is inner
+    inner.unpause()
+    assert resultOf(outer) == 6
+
+
+def test_only_callback_that_pauses_and_returns_a_fired_deferred() -> None:
+    outer: Deferred[int] = Deferred()
+
+    def pauseAndReturn(_: object) -> Deferred[int]:
+        outer.pause()
+        return succeed(7)
+
+    outer.addCallback(pauseAndReturn)
+    outer.callback(None)  # type: ignore[arg-type]
+    assert outer.paused == 1 and outer.result == 7
+    seen: list[int] = []
+    outer.addCallback(seen.append)
+    assert seen == []  # paused: nothing runs yet
+    outer.unpause()
+    assert seen == [7]
+
+
+def test_cancel_reaches_the_pending_deferred_the_only_callback_returned() -> None:
+    cancelled: list[Deferred[int]] = []
+    inner: Deferred[int] = Deferred(cancelled.append)
+    outer = _returning(inner, late=False)
+    outer.cancel()
+    assert cancelled == [inner]
+    assert failureOf(outer).check(CancelledError)
+
+
 def test_failure_from_a_callback_captures_variables_while_debugging(
     debugging: None,
 ) -> None:

@@ -932,25 +932,24 @@ def _awaitSlowly(deferred: Deferred[_T]) -> Generator[Any, Any, _T]:
         result is not _NO_RESULT
         and not deferred.paused
         and not deferred._runningCallbacks
+        # A failure (__iter__ took a success itself).  One of cancellation
+        # goes through the waiter all the same, so that an asyncio task ends
+        # cancelled, as when cancelled while waiting.
+        and not isinstance(result.value, CancelledError)
     ):
-        if type(result) not in _FAILURE_TYPES:
-            return result  # type: ignore[no-any-return]
-        if not isinstance(result.value, CancelledError):
-            # Raising it here hands it to the awaiting code: it is handled.
-            info = deferred._extra
-            if info is not None:
-                info.failResult = None
-            exc = result.value.with_traceback(result.tb)
-            # Raised from this frame, exc will reference it: drop the
-            # frame's references to it (and to the Deferred, which holds it) to
-            # leave no cycle.
-            del deferred, result
-            try:
-                raise exc
-            finally:
-                del exc
-        # Cancelled already: go through the waiter all the same, so that
-        # an asyncio task ends cancelled, as when cancelled while waiting.
+        # Raising it here hands it to the awaiting code: it is handled.
+        info = deferred._extra
+        if info is not None:
+            info.failResult = None
+        exc = result.value.with_traceback(result.tb)
+        # Raised from this frame, exc will reference it: drop the frame's
+        # references to it (and to the Deferred, which holds it) to leave
+        # no cycle.
+        del deferred, result
+        try:
+            raise exc
+        finally:
+            del exc
     waiter = _DeferredFuture()
     waiter._deferred = deferred
     try:
