@@ -499,8 +499,14 @@ class Deferred(Awaitable[_T], Generic[_T]):
                 "a Deferred cannot be fired with another Deferred as its "
                 "result; return it from a callback, or use chainDeferred()"
             )
-        if self._extra is not None:
-            self._dropCanceller()
+        extra = self._extra
+        if extra is not None:
+            # _dropCanceller() inlined: Deferreds of queues, locks and
+            # coroutines all have a canceller.
+            if type(extra) is DebugInfo:
+                extra._canceller = None
+            else:
+                self._extra = None
         if self.debug:
             self._info().invoker = formatStack(1)
         self.result = result
