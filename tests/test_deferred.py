@@ -482,6 +482,36 @@ def test_pause_inside_a_callback_lets_the_current_pass_finish() -> None:
     assert seen == ["pauser", "same pass", "added later"]
 
 
+@pytest.mark.parametrize("how", ["callback", "added to a fired one", "errback"])
+def test_pause_inside_the_only_callback_lets_the_callbacks_it_adds_run(
+    how: str,
+) -> None:
+    # The same rule when the pausing callback is the only one (run without
+    # the loop): what it adds joins the current pass.
+    seen: list[str] = []
+    d: Deferred[int] = Deferred()
+
+    def pauser(r: object) -> int:
+        d.pause()
+        d.addCallback(lambda r: seen.append(f"added {r}") or r)
+        return 2
+
+    if how == "callback":
+        d.addCallback(pauser)
+        d.callback(1)
+    elif how == "added to a fired one":
+        d.callback(1)
+        d.addCallback(pauser)
+    else:
+        d.addErrback(pauser)
+        d.errback(ValueError())
+    assert seen == ["added 2"] and d.paused == 1
+    d.addCallback(lambda r: seen.append("added later") or r)
+    assert seen == ["added 2"]
+    d.unpause()
+    assert seen == ["added 2", "added later"]
+
+
 def test_pause_and_unpause_inside_a_callback() -> None:
     seen: list[str] = []
     d: Deferred[int] = Deferred()
@@ -826,6 +856,28 @@ def test_cancel_of_a_paused_deferred_holds_the_failure_until_unpause() -> None:
     assert seen == []
     d.unpause()
     assert seen == [CancelledError]
+
+
+def test_cancel_of_deferreds_waiting_on_each_other_raises_instead_of_hanging() -> None:
+    a: Deferred[object] = Deferred()
+    b: Deferred[object] = Deferred()
+    a.addCallback(lambda _: b)
+    b.addCallback(lambda _: a)
+    a.callback(None)
+    b.callback(None)  # now each waits on the other: neither can ever fire
+    for d in (a, b):
+        with pytest.raises(RuntimeError, match="cycle"):
+            d.cancel()
+    assert a.result is b and b.result is a  # left as they were
+
+
+def test_cancel_of_a_deferred_waiting_on_itself_raises() -> None:
+    d: Deferred[object] = Deferred()
+    d.addCallback(lambda _: d)
+    with pytest.warns(DeprecationWarning):
+        d.callback(None)
+    with pytest.raises(RuntimeError, match="cycle"):
+        d.cancel()
 
 
 def test_cancel_of_a_deferred_waiting_on_another_cancels_that_one() -> None:

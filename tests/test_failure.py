@@ -148,6 +148,16 @@ def test_check_matches_a_base_class() -> None:
 def test_check_returns_the_first_match_among_several() -> None:
     f = Failure(SubError())
     assert f.check(KeyError, SubError, MyError) is SubError
+    # A base class or a name listed before the exact type is the first match.
+    assert f.check(MyError, SubError) is MyError
+    assert f.check(f"{__name__}.MyError", SubError) == f"{__name__}.MyError"
+
+
+def test_trap_returns_the_first_match_among_several() -> None:
+    f = Failure(SubError())
+    assert f.trap(SubError, MyError) is SubError
+    assert f.trap(MyError, SubError) is MyError
+    assert f.trap(KeyError, SubError) is SubError
 
 
 def test_check_returns_None_when_nothing_matches() -> None:

@@ -432,7 +432,9 @@ class Deferred(Awaitable[_T], Generic[_T]):
             _warnReturnedSelf(fn)
         self.result = result
         self._callbacks = [_RESUME, *self._callbacks]
-        self._runCallbacks()
+        # A pause made by fn takes effect once this pass is over, as when
+        # the loop runs fn: callbacks fn added still run now.
+        self._runCallbacks(True)
 
     def addTimeout(
         self,
@@ -633,11 +635,20 @@ class Deferred(Awaitable[_T], Generic[_T]):
         target = self
         # Waiting on another Deferred: cancel the one at the end of the chain,
         # walking down it rather than recursing (chains can be very long).
+        walked: set[int] | None = None
         while type(target.result) in _DEFERRED_TYPES:
+            if walked is None:
+                walked = {id(target)}
             target = target.result
             if type(target).cancel is not Deferred.cancel:
                 target.cancel()  # a subclass's own way of cancelling
                 return
+            if id(target) in walked:
+                raise RuntimeError(
+                    f"cancel() of {self!r}: the Deferreds it waits on wait on "
+                    "each other in a cycle, so none of them can ever fire"
+                )
+            walked.add(id(target))
         if target.result is _NO_RESULT:
             extra = target._extra
             canceller = extra._canceller if type(extra) is DebugInfo else extra
@@ -653,6 +664,9 @@ class Deferred(Awaitable[_T], Generic[_T]):
 
     def _runCallbacks(
         self,
+        # True when a callback of this Deferred has just run outside the loop
+        # (see _settle): the pass it began goes on even if it paused us.
+        _inPass: bool = False,
         # Bound as defaults: locals are much cheaper than globals in the loop.
         _FTYPES: set[type] = _FAILURE_TYPES,
         _OTYPES: set[type] = _OUTCOME_TYPES,
@@ -676,13 +690,14 @@ class Deferred(Awaitable[_T], Generic[_T]):
         chain: list[Deferred[Any]] | None = None
         current: Deferred[Any] = self
         while True:
-            if current.paused:
+            if current.paused and not _inPass:
                 # It waits for unpause(); carry on with whoever handed it
                 # its result (Twisted would leave that one stranded).
                 if not chain:
                     return
                 current = chain.pop()
                 continue
+            _inPass = False
             cbs = current._callbacks
             result = current.result
             failing = _type(result) in _FTYPES

@@ -164,7 +164,7 @@ class Failure:
         Each entry is a class or a fully qualified class name; ``None`` is
         returned when nothing matches.
         """
-        if self.type in errorTypes:
+        if errorTypes and errorTypes[0] is self.type:
             return self.type  # the usual case, found without a loop
         return _match(self, errorTypes)
 
@@ -173,7 +173,7 @@ class Failure:
 
         In an errback this passes unexpected errors on down the chain.
         """
-        if self.type in errorTypes:
+        if errorTypes and errorTypes[0] is self.type:
             return self.type  # the usual case, found without a loop
         error = _match(self, errorTypes)
         if error is None:
