@@ -1451,6 +1451,29 @@ def test_only_callback_returning_a_paused_deferred_waits_for_unpause(
     assert resultOf(outer) == 6
 
 
+@pytest.mark.parametrize("late", [False, True])
+def test_only_callback_adding_a_callback_and_returning_a_pending_deferred(
+    late: bool,
+) -> None:
+    seen: list[object] = []
+    inner: Deferred[int] = Deferred()
+    outer: Deferred[object] = Deferred()
+
+    def addThenReturn(_: object) -> Deferred[int]:
+        outer.addCallback(seen.append)
+        return inner
+
+    if late:
+        outer.callback(None)
+        outer.addCallback(addThenReturn)
+    else:
+        outer.addCallback(addThenReturn)
+        outer.callback(None)
+    assert seen == [] and outer.paused == 1
+    inner.callback(5)
+    assert seen == [5] and outer.paused == 0
+
+
 def test_only_callback_that_pauses_and_returns_a_fired_deferred() -> None:
     outer: Deferred[int] = Deferred()
 
