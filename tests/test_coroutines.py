@@ -527,6 +527,22 @@ def test_coroutine_awaiting_an_already_cancelled_deferred_gets_CancelledError() 
         return "not raised"
 
     assert ensureDeferred(f()).result == "caught"
+    # As for any fired Deferred, the failure stays on it (handled).
+    assert failureOf(d).check(CancelledError)
+
+
+def test_task_awaiting_an_already_cancelled_deferred_leaves_the_failure_on_it() -> (
+    None
+):
+    d: Deferred[int] = Deferred()
+    d.cancel()
+
+    async def main() -> None:
+        with pytest.raises(asyncio.CancelledError):
+            await asyncio.ensure_future(d)
+
+    asyncio.run(main())
+    assert failureOf(d).check(CancelledError)
 
 
 def test_canceller_that_fires_with_a_value_lets_the_task_go_on() -> None:

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from deferred import Deferred, Failure, fail, succeed
-from support import UNHANDLED, Log, unhandled
+from deferred import Deferred, Failure, ensureDeferred, fail, succeed
+from support import UNHANDLED, Log, unhandled, unhandledRecords
 
 
 class Boom(Exception):
@@ -410,3 +410,38 @@ def test_normal_operation_logs_nothing_at_warning_or_above(
     gc.collect()
     assert deferredLog == []
     assert [r for r in caplog.records if r.levelno >= logging.WARNING] == []
+
+
+async def _awaitAndCatch(d: Deferred[Any]) -> None:
+    try:
+        await d
+    except Boom:
+        pass
+
+
+@pytest.mark.parametrize("how", ["addCallback", "addErrback passes", "paused"])
+def test_failure_taken_by_an_await_is_unhandled_again_once_it_passes_a_stage(
+    deferredLog: Log, how: str
+) -> None:
+    # As after any pass over the callbacks (and as in Twisted): the failure
+    # still at the end of the chain is reported when the Deferred is dropped.
+    d: Deferred[int] = fail(Boom("again"))
+    ensureDeferred(_awaitAndCatch(d))
+    if how == "addCallback":
+        d.addCallback(lambda r: r)
+    elif how == "addErrback passes":
+        d.addErrback(lambda f: f)
+    else:
+        d.pause()
+        d.addCallback(lambda r: r)
+        d.unpause()
+    del d
+    [record] = unhandledRecords(deferredLog)
+    assert "Boom: again" in logging.Formatter().format(record)
+
+
+def test_failure_taken_by_an_await_alone_is_not_reported(deferredLog: Log) -> None:
+    d: Deferred[int] = fail(Boom("taken"))
+    ensureDeferred(_awaitAndCatch(d))
+    del d
+    assert unhandledRecords(deferredLog) == []

@@ -140,6 +140,20 @@ class _Driver:
                 d = yielded
             elif kind is _Waiter:
                 d = yielded._deferred
+                result = d.result
+                if (
+                    result is not _NONE
+                    and type(result) in _FTYPES
+                    and not d.paused
+                    and not d._runningCallbacks
+                ):
+                    # Cancelled before the await (see Deferred.__iter__): as
+                    # for any fired Deferred, the failure goes in and stays.
+                    info = d._extra
+                    if info is not None:
+                        info.failResult = None
+                    failed = True
+                    continue
             else:
                 d = _adapt(yielded)
                 if d is None:

@@ -203,9 +203,12 @@ class Deferred(Awaitable[_T], Generic[_T]):
                 self._runCallbacks()
             return
         # Fired and idle: run the side that applies now, if any.
-        fn = errback if type(result) in _FAILURE_TYPES else callback
+        failing = type(result) in _FAILURE_TYPES
+        fn = errback if failing else callback
         if fn is not None:
             self._runNow(fn, args, kwargs)
+        elif failing:
+            self._failurePassedBy(result)
 
     def addCallbacks(
         self,
@@ -301,6 +304,8 @@ class Deferred(Awaitable[_T], Generic[_T]):
             else:
                 # (No failure was tracked: this Deferred held a success.)
                 self.result = result
+        else:
+            self._failurePassedBy(result)
         return self
 
     @overload
@@ -385,6 +390,12 @@ class Deferred(Awaitable[_T], Generic[_T]):
             info = self._extra
             if info is not None:
                 info.failResult = None
+
+    def _failurePassedBy(self, failure: Failure) -> None:
+        # A stage added to a failed Deferred let the failure by: it is still
+        # unhandled, even if an await had taken it, as after any pass of the
+        # loop (and as in Twisted).
+        self._info().failResult = failure
 
     def _caught(self, e: BaseException) -> Failure:
         """The Failure for an exception a callback raised (and we caught)."""

@@ -105,10 +105,27 @@ class DeferredFuture:
             return
         callbacks = self._callbacks
         if callbacks is None:
+            deferred = self._deferred
+            outcome = deferred.result
+            if (
+                outcome is not _NO_RESULT
+                and not deferred.paused
+                and not deferred._runningCallbacks
+            ):
+                # Fired already (cancelled before the await): as for any
+                # fired Deferred, the outcome stays on it; the task takes
+                # the failure, so it counts as handled.
+                if type(outcome) in _FAILURE_TYPES:
+                    info = deferred._extra
+                    if info is not None:
+                        info.failResult = None
+                self._outcome = outcome
+                loop.call_soon(fn, self, context=context)
+                return
             self._callbacks = [(fn, context)]
             # May run _fired at once (if the Deferred has fired meanwhile),
             # which schedules fn: so fn is listed first.
-            self._deferred.addBoth(self._fired)
+            deferred.addBoth(self._fired)
         else:
             callbacks.append((fn, context))
 
