@@ -531,9 +531,7 @@ def test_coroutine_awaiting_an_already_cancelled_deferred_gets_CancelledError() 
     assert failureOf(d).check(CancelledError)
 
 
-def test_task_awaiting_an_already_cancelled_deferred_leaves_the_failure_on_it() -> (
-    None
-):
+def test_task_awaiting_an_already_cancelled_deferred_leaves_the_failure_on_it() -> None:
     d: Deferred[int] = Deferred()
     d.cancel()
 

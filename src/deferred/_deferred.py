@@ -956,7 +956,6 @@ def _bind(
     return bound
 
 
-
 def _awaitSlowly(deferred: Deferred[_T]) -> Generator[Any, Any, _T]:
     # Deferred.__iter__ for all but a fired success: wait, or raise.
     result: Any = deferred.result
