@@ -417,12 +417,7 @@ class Deferred(Awaitable[_T], Generic[_T]):
             if inner is _NO_RESULT or type(inner) in _DEFERRED_TYPES or result.paused:
                 # Wait for it: it resumes us when it reaches our marker.
                 self.paused += 1
-                marker = (_CONTINUE, _CONTINUE, self, None)
-                waitList = result._callbacks
-                if waitList:
-                    waitList.append(marker)
-                else:
-                    result._callbacks = [marker]
+                result._append_continuation(self)
                 self.result = result
                 info = self._extra
                 if info is not None:
@@ -530,7 +525,7 @@ class Deferred(Awaitable[_T], Generic[_T]):
             entry = cbs[0]
             if type(entry) is not tuple:
                 fn = None if type(result) in _FAILURE_TYPES else entry
-                args = None
+                args = kwargs = None
             else:
                 fn, errback, args, kwargs = entry
                 if type(result) in _FAILURE_TYPES:
@@ -538,24 +533,8 @@ class Deferred(Awaitable[_T], Generic[_T]):
                 if fn is _CONTINUE:
                     fn = None
             if fn is not None:
-                # _runNow() inlined: a hot path (queues, locks, generators).
                 self._callbacks = _EMPTY
-                self._runningCallbacks = True
-                try:
-                    if args is None:
-                        result = fn(result)
-                    elif kwargs is None:
-                        result = fn(result, *args)
-                    else:
-                        result = fn(result, *args, **kwargs)
-                except BaseException as e:
-                    result = self._caught(e)
-                self._runningCallbacks = False
-                if self._callbacks or type(result) in _OUTCOME_TYPES:
-                    self._settle(result, fn)
-                else:
-                    # (Fired just now: no failure was tracked before.)
-                    self.result = result
+                self._runNow(fn, args, kwargs)
                 return
         if cbs or type(result) in _FAILURE_TYPES:
             self._runCallbacks()
@@ -839,8 +818,9 @@ class Deferred(Awaitable[_T], Generic[_T]):
                 current = chain.pop()
 
     def _append_continuation(self, waiting: Deferred[Any]) -> None:
-        # Unlike _add(), never runs callbacks: this Deferred has no usable
-        # result yet (it is unfired or paused).
+        # Leave the marker that hands our result to ``waiting`` (paused on
+        # us).  Unlike _add(), never runs callbacks: this Deferred has no
+        # usable result yet (it is unfired, paused or running).
         entry = (_CONTINUE, _CONTINUE, waiting, None)
         cbs = self._callbacks
         if cbs:
