@@ -275,17 +275,22 @@ class Deferred(Awaitable[_T], Generic[_T]):
         """
         if not callable(callback):
             raise _notCallable("callback", callback)
-        result = self.result
         cbs = self._callbacks
-        if result is _NO_RESULT or cbs or self.paused or self._runningCallbacks:
-            # _add() inlined: this is the most called method of the library.
-            entry: Any = (
+        if cbs:
+            # Stages are queued (it is pending, paused or running): queue
+            # this one.  _add() inlined: this is the most called method of
+            # the library, and this its commonest case.
+            cbs.append(
                 (callback, None, args, kwargs or None) if args or kwargs else callback
             )
-            if cbs:
-                cbs.append(entry)
-            else:
-                self._callbacks = [entry]
+            if self.result is not _NO_RESULT:
+                self._runCallbacks()
+            return self
+        result = self.result
+        if result is _NO_RESULT or self.paused or self._runningCallbacks:
+            self._callbacks = [
+                (callback, None, args, kwargs or None) if args or kwargs else callback
+            ]
             if result is not _NO_RESULT:
                 self._runCallbacks()
         elif type(result) not in _FAILURE_TYPES:
@@ -700,17 +705,20 @@ class Deferred(Awaitable[_T], Generic[_T]):
                     # A bare callback (no extra arguments, no errback).
                     if failing:
                         continue
-                    fn = entry
                     # Visible to the callback, as in Twisted (d.result, str(d)).
                     current.result = result
                     try:
-                        result = fn(result)
+                        result = entry(result)
                     except BaseException as e:
                         result = _fromCaught(e)
                         if self.debug:
                             result.captureVars = True
                         failing = True
                         continue
+                    if _type(result) not in _OTYPES:
+                        # (Still a success: ``failing`` stays False.)
+                        continue
+                    fn = entry
                 else:
                     fn, eb, args, kwargs = entry
                     if failing:
