@@ -528,3 +528,81 @@ def test_default_traceback_writes_two_lines_for_each_frame() -> None:
     lines = failure.getTraceback().splitlines()
     # header, two lines for each of the two frames, the exception line
     assert len(lines) == 1 + 2 * 2 + 1
+
+
+# --- differential review against Twisted ------------------------------------------
+
+
+class Outer:
+    class NestedError(Exception):
+        pass
+
+
+def test_parents_name_nested_classes_by_module_and_class_name() -> None:
+    f = Failure(Outer.NestedError())
+    name = f"{__name__}.NestedError"
+    assert f.parents[0] == name
+    assert f.check(name) == name
+    assert f.trap(name) == name
+
+
+def test_count_can_be_assigned() -> None:
+    f = Failure(ValueError())
+    f.count = 7
+    assert f.count == 7
+    assert f.getTraceback(detail="verbose").startswith("*--- Failure #7 ")
+
+
+def test_copies_share_the_number_of_the_original() -> None:
+    # The number is assigned lazily: none of these has been read before copying.
+    import copy
+
+    def unpickled(f: Failure) -> Failure:
+        copied: Failure = pickle.loads(pickle.dumps(f))
+        return copied
+
+    for duplicate in (Failure, copy.copy, unpickled):
+        original = failureFromRaise()
+        twin = duplicate(original)
+        assert twin.count == original.count
+
+
+def test_assigning_stack_is_accepted_and_ignored() -> None:
+    f = Failure(ValueError())
+    f.stack = [("somewhere", "file.py", 1, (), ())]
+    assert f.stack == []
+
+
+def test_stand_in_traceback_frames_link_to_their_callers() -> None:
+    failure = failureFromRaise()
+    failure.cleanFailure()
+    tb = failure.getTracebackObject()
+    assert tb is not None and tb.tb_next is not None
+    inner = tb.tb_next.tb_frame
+    assert inner.f_back is tb.tb_frame
+    assert tb.tb_frame.f_back is None
+    callers = traceback.walk_stack(inner)  # type: ignore[arg-type]
+    assert [f.f_code.co_name for f, _ in callers] == [
+        "raiseValueError",
+        "failureFromRaise",
+    ]
+
+
+def test_stand_in_traceback_carries_the_captured_variables() -> None:
+    def failing(argument: int) -> None:
+        raise ValueError(argument)
+
+    try:
+        failing(42)
+    except ValueError:
+        failure = Failure(captureVars=True)
+    failure.cleanFailure()
+    tb = failure.getTracebackObject()
+    assert tb is not None and tb.tb_next is not None
+    assert tb.tb_next.tb_frame.f_locals == {"argument": "42"}
+    assert tb.tb_next.tb_frame.f_globals["__name__"] == repr(__name__)
+    summary = traceback.StackSummary.extract(
+        traceback.walk_tb(tb),  # type: ignore[arg-type]
+        capture_locals=True,
+    )
+    assert summary[-1].locals == {"argument": "'42'"}

@@ -106,6 +106,7 @@ class Failure:
                 )
         elif isinstance(exc_value, Failure):
             self.__dict__.update(exc_value.__dict__)
+            self._count = exc_value.count  # the copy shares the number
             return
         elif not isinstance(exc_value, BaseException):
             raise TypeError(f"Failure needs an exception instance, not {exc_value!r}")
@@ -123,6 +124,10 @@ class Failure:
         if not self._count:
             self._count = next(_failureCounter)
         return self._count
+
+    @count.setter
+    def count(self, count: int) -> None:
+        self._count = count
 
     @property
     def frames(self) -> list[Frame]:
@@ -146,12 +151,20 @@ class Failure:
         """Always empty: kept for code written against old Twisted."""
         return []
 
+    @stack.setter
+    def stack(self, stack: object) -> None:
+        pass  # accepted and dropped, so old code that sets it still runs
+
     @property
     def parents(self) -> list[str]:
         """Qualified names of the exception type and all its bases."""
         parents = self._parents
         if parents is None:
-            parents = self._parents = [_qual(c) for c in self.type.__mro__]
+            # ``module.__name__``, not the __qualname__: the names Twisted
+            # gives, so that check("pkg.mod.Name") matches nested classes too.
+            parents = self._parents = [
+                f"{c.__module__}.{c.__name__}" for c in self.type.__mro__
+            ]
         return parents
 
     @parents.setter
@@ -344,6 +357,7 @@ class Failure:
         state["tb"] = None
         state["_frames"] = _safeFrames(self.frames, self.captureVars)
         state["_parents"] = self.parents
+        state["_count"] = self.count  # a copy keeps the number
         state["pickled"] = 1
         return state
 
@@ -399,14 +413,17 @@ class _TextCode:
 
 
 class _TextFrame:
-    __slots__ = ("f_back", "f_code", "f_globals", "f_lineno", "f_locals")
+    __slots__ = ("f_back", "f_code", "f_globals", "f_lasti", "f_lineno", "f_locals")
 
-    def __init__(self, code: _TextCode, lineno: int) -> None:
-        self.f_code = code
+    def __init__(self, frame: Frame, back: _TextFrame | None) -> None:
+        name, filename, lineno, localVars, globalVars = frame
+        self.f_code = _TextCode(name, filename)
         self.f_lineno = lineno
-        self.f_globals: dict[str, Any] = {}
-        self.f_locals: dict[str, Any] = {}
-        self.f_back = None
+        self.f_lasti = 0
+        # The captured variables (their repr, once cleaned or pickled), if any.
+        self.f_locals = dict(localVars)
+        self.f_globals = dict(globalVars)
+        self.f_back = back  # the caller's frame, as on a real frame
 
 
 class _TextTraceback:
@@ -415,20 +432,25 @@ class _TextTraceback:
 
     __slots__ = ("tb_frame", "tb_lasti", "tb_lineno", "tb_next")
 
-    def __init__(self, frame: Frame) -> None:
-        name, filename, lineno, _, _ = frame
-        self.tb_frame = _TextFrame(_TextCode(name, filename), lineno)
-        self.tb_lineno = lineno
+    def __init__(self, frame: _TextFrame) -> None:
+        self.tb_frame = frame
+        self.tb_lineno = frame.f_lineno
         self.tb_lasti = -1
         self.tb_next: _TextTraceback | None = None
 
     @classmethod
     def chain(cls, frames: list[Frame]) -> _TextTraceback | None:
         head: _TextTraceback | None = None
-        for frame in reversed(frames):
-            link = cls(frame)
-            link.tb_next = head
-            head = link
+        last: _TextTraceback | None = None
+        back: _TextFrame | None = None
+        for frame in frames:
+            back = _TextFrame(frame, back)
+            link = cls(back)
+            if last is None:
+                head = link
+            else:
+                last.tb_next = link
+            last = link
         return head
 
 
