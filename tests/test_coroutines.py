@@ -303,6 +303,58 @@ def test_coroutine_may_catch_the_cancellation_and_carry_on() -> None:
     assert outcome(result) == 3
 
 
+def test_cancelling_a_coroutine_stuck_on_its_own_deferred_returns() -> None:
+    # A coroutine awaiting the Deferred it will fire can never finish;
+    # cancelling that Deferred must not chase itself round until the stack
+    # runs out.  It stays unfired (the coroutine still waits), as in Twisted.
+    holder: list[Deferred[Any]] = []
+    start: Deferred[None] = Deferred()
+
+    async def f() -> Any:
+        await start
+        return await holder[0]
+
+    result = ensureDeferred(f())
+    holder.append(result)
+    start.callback(None)
+    result.cancel()
+    result.cancel()
+    assert "waiting on" in repr(result)
+
+
+def test_cancelling_one_of_two_coroutines_awaiting_each_other_returns() -> None:
+    results: dict[str, Deferred[Any]] = {}
+    start: Deferred[None] = Deferred()
+
+    async def f(other: str) -> Any:
+        await start
+        return await results[other]
+
+    results["a"] = ensureDeferred(f("b"))
+    results["b"] = ensureDeferred(f("a"))
+    start.callback(None)
+    results["a"].cancel()
+    results["b"].cancel()
+    assert all("waiting on" in repr(d) for d in results.values())
+
+
+def test_cancel_again_reaches_an_awaited_deferred_whose_canceller_raised() -> None:
+    calls: list[Deferred[Any]] = []
+
+    def canceller(d: Deferred[Any]) -> None:
+        calls.append(d)
+        if len(calls) == 1:
+            raise RuntimeError("canceller failed")
+
+    awaited: Deferred[int] = Deferred(canceller)
+    result = ensureDeferred(awaitIt(awaited))
+    with pytest.raises(RuntimeError):
+        result.cancel()
+    result.cancel()
+    assert calls == [awaited, awaited]
+    assert failureOf(result).check(CancelledError)
+
+
 # --- contextvars -------------------------------------------------------------
 
 var: contextvars.ContextVar[str] = contextvars.ContextVar("var", default="unset")
@@ -733,3 +785,28 @@ def test_coroutine_finishing_deep_inside_a_pipeline_still_fires_at_once() -> Non
     root.callback(None)
     assert all(calledAtOnce) and len(calledAtOnce) == 40
     assert last.result == 40
+
+
+def test_cancelling_a_stage_while_a_deep_pipeline_fires_does_not_stall_it() -> None:
+    # While a long pipeline of coroutines fires, the deepest finishes are put
+    # off until the outer ones return.  A cancel() that reaches one of those
+    # put-off Deferreds meanwhile must deliver its result, not leave the rest
+    # of the pipeline waiting forever.
+    async def stage(previous: Deferred[int]) -> int:
+        return (await previous) + 1
+
+    root: Deferred[int] = Deferred()
+    stages: list[Deferred[int]] = []
+    last = root
+    for _ in range(60):
+        last = ensureDeferred(stage(last))
+        stages.append(last)
+
+    def cancelALaterStage(result: int) -> int:
+        stages[45].cancel()
+        return result
+
+    stages[3].addCallback(cancelALaterStage)
+    root.callback(0)
+    assert last.result == 60
+    assert all(not isinstance(d.result, Deferred) for d in stages)

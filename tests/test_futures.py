@@ -132,6 +132,23 @@ def test_fromFuture_of_a_done_future_fires_at_once() -> None:
     asyncio.run(main())
 
 
+def test_fromFuture_on_a_subclass_makes_that_subclass() -> None:
+    class Tagged(Deferred[Any]):
+        pass
+
+    async def main() -> None:
+        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        threaded: concurrent.futures.Future[int] = concurrent.futures.Future()
+        for source in (future, threaded):
+            d = Tagged.fromFuture(source)
+            assert type(d) is Tagged
+            source.set_result(8)
+            await turns()
+            assert outcome(d) == 8
+
+    asyncio.run(main())
+
+
 def test_fromFuture_of_a_task() -> None:
     async def job() -> str:
         await asyncio.sleep(0)

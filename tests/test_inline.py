@@ -20,6 +20,7 @@ import pytest
 from deferred import (
     CancelledError,
     Deferred,
+    Failure,
     ensureDeferred,
     fail,
     inlineCallbacks,
@@ -104,6 +105,25 @@ def test_yielded_non_deferred_comes_straight_back() -> None:
         return [a, b, c]
 
     assert outcome(f()) == [marker, None, [1, 2]]
+
+
+def test_yielded_failure_object_is_raised_at_the_yield() -> None:
+    # A bare Failure (not wrapped in a Deferred) is not sent back as a value:
+    # its exception comes out of the yield, which is what Twisted code gets.
+    problem = KeyError("missing")
+    seen: list[BaseException] = []
+
+    @inlineCallbacks
+    def f() -> Generator[Any, Any, str]:
+        try:
+            yield Failure(problem)
+        except KeyError as e:
+            seen.append(e)
+        yield Failure(ZeroDivisionError("uncaught"))
+        return "not reached"
+
+    failureOf(f(), ZeroDivisionError)
+    assert seen == [problem]
 
 
 def test_yielded_fired_deferred_gives_its_result_and_is_consumed() -> None:

@@ -11,7 +11,8 @@ what comes out.
   that callback resumes the loop when the result arrives.
 * An asyncio future or task is adapted with ``Deferred.fromFuture``; a
   coroutine or generator yielded by an ``inlineCallbacks`` generator is run by
-  a driver of its own; anything else is sent straight back.
+  a driver of its own; a Failure is thrown in; anything else is sent
+  straight back.
 
 Every step runs inside one :class:`contextvars.Context`, copied when the
 driver starts, like an asyncio task: context variables set by the generator
@@ -157,9 +158,10 @@ class _Driver:
             else:
                 d = _adapt(yielded)
                 if d is None:
-                    # Not something to wait on: send it straight back.
+                    # Not something to wait on: send it straight back -- but
+                    # a Failure is thrown in, as Twisted does.
                     result = yielded
-                    failed = False
+                    failed = kind in _FTYPES
                     continue
 
             result = d.result
@@ -226,9 +228,28 @@ class _Driver:
         waitingOn = self._waitingOn
         if waitingOn is not None:
             # Its CancelledError (or whatever its canceller produces) is
-            # thrown into the generator, synchronously.
-            waitingOn.cancel()
-        if deferred.result is _NO_RESULT:
+            # thrown into the generator, synchronously.  Cleared meanwhile:
+            # if that cancel() leads back here (the generator waits on its own
+            # Deferred, or on one that waits on it), it must not go round
+            # again.
+            self._waitingOn = None
+            try:
+                waitingOn.cancel()
+            finally:
+                if self._waitingOn is None and self._resume is not None:
+                    # The generator did not run: it still waits on that one,
+                    # which a later cancel() must reach again.
+                    self._waitingOn = waitingOn
+        if deferred.result is _NO_RESULT and self._resume is None:
+            # The generator has finished, but _finish() left its result in
+            # the backlog, to fire later: fire it now, as if it had been.
+            backlog = _finishing.backlog
+            for index, (waiting, result) in enumerate(backlog):
+                if waiting is deferred:
+                    del backlog[index]
+                    deferred.callback(result)
+                    break
+        elif deferred.result is _NO_RESULT:
             # The generator is still going: it caught the error, or nothing
             # was awaited (the cancel came from inside a running step).  Keep
             # the returned Deferred going too, as Twisted does: it now waits

@@ -911,8 +911,9 @@ class Deferred(Awaitable[_T], Generic[_T]):
 
         return futures.asFuture(self, loop)
 
-    @staticmethod
+    @classmethod
     def fromFuture(
+        cls,
         future: asyncio.Future[_U] | concurrent.futures.Future[_U],
     ) -> Deferred[_U]:
         """A Deferred that fires with the result of an asyncio Future or Task,
@@ -924,7 +925,7 @@ class Deferred(Awaitable[_T], Generic[_T]):
         """
         import deferred._futures as futures
 
-        return futures.fromFuture(future)
+        return futures.fromFuture(future, cls)
 
 
 _DEFERRED_TYPES.add(Deferred)

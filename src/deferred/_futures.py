@@ -280,6 +280,7 @@ def asFuture(
 
 def fromFuture(
     future: asyncio.Future[_T] | concurrent.futures.Future[_T],
+    deferredType: type[Deferred[Any]] = Deferred,
 ) -> Deferred[_T]:
     """A Deferred for an asyncio Future/Task or a ``concurrent.futures.Future``.
 
@@ -300,9 +301,12 @@ def fromFuture(
     deliver to, so fromFuture raises ``RuntimeError`` for such a future, done
     or not.  If the loop is closed before the future completes, the Deferred
     never fires.
+
+    ``deferredType`` is the class of the Deferred made (``Deferred.fromFuture``
+    passes the class it is called on).
     """
     if getattr(future, "_asyncio_future_blocking", None) is not None:
-        deferred: Deferred[_T] = Deferred(_FutureCanceller(future))
+        deferred: Deferred[_T] = deferredType(_FutureCanceller(future))
         if future.done():
             # Known already: fire now, as a Deferred does.
             _Delivery(deferred)(future)
@@ -334,7 +338,7 @@ def fromFuture(
             "asyncio event loop to fire the Deferred on; call it from code running "
             "on the loop"
         ) from None
-    deferred = Deferred(_FutureCanceller(future))
+    deferred = deferredType(_FutureCanceller(future))
     deliver = _Delivery(deferred)
     if future.done():
         deliver(future)  # we are on the loop's thread already

@@ -40,9 +40,10 @@ def inlineCallbacks(
     Each ``yield aDeferred`` gives back that Deferred's result, or raises its
     failure's exception (with the original traceback) at the ``yield``.  An
     asyncio future or task, a coroutine or another generator can be yielded
-    too; any other value comes straight back.  The generator's ``return``
-    value (or :func:`returnValue`) is the result of the returned Deferred; an
-    exception it lets out is its failure::
+    too; a yielded :class:`~deferred.Failure` has its exception raised at the
+    ``yield``; any other value comes straight back.  The generator's
+    ``return`` value (or :func:`returnValue`) is the result of the returned
+    Deferred; an exception it lets out is its failure::
 
         @inlineCallbacks
         def fetchTitle(url):
