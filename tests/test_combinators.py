@@ -453,6 +453,44 @@ def test_cancel_of_a_fired_list_waiting_on_a_chained_deferred_cancels_that() -> 
     failureOf(dl, CancelledError)
 
 
+def test_cancel_of_a_list_that_one_of_its_inputs_waits_on_terminates(
+    deferredLog: Log,
+) -> None:
+    # ``looped`` waits on the list holding it: cancelling the list must not
+    # bounce between the two until the stack runs out.
+    looped: Deferred[Any] = Deferred()
+    other: Deferred[Any] = Deferred()
+    looped.addCallback(lambda _: dl)
+    dl = DeferredList([looped, other], consumeErrors=True)
+    looped.callback(None)
+    dl.cancel()
+    assert other.called
+    # ``looped`` waits on dl, so neither can ever fire.
+    assertNoResult(dl)
+    assert dl.resultList[0] is None
+    assert deferredLog == []
+
+
+def test_cancel_again_retries_an_input_whose_canceller_raised(
+    deferredLog: Log,
+) -> None:
+    calls: list[int] = []
+
+    def flaky(d: Deferred[Any]) -> None:
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("first attempt fails")
+
+    ds: list[Deferred[Any]] = [Deferred(flaky), Deferred()]
+    dl = DeferredList(ds, consumeErrors=True)
+    dl.cancel()
+    assertNoResult(dl)
+    dl.cancel()
+    assert len(calls) == 2
+    assert [ok for ok, _ in outcome(dl)] == [False, False]
+    assert len(deferredLog) == 1
+
+
 # --- DeferredList: memory -----------------------------------------------------------
 
 

@@ -293,7 +293,15 @@ class DeferredList(Deferred[_R]):
         with ``fireOnOneErrback``).
         """
         if self.result is _NO_RESULT:
-            _cancelEach(self._deferredList)
+            # While the inputs are being cancelled, a cancel() coming back
+            # here (an input waits on this list: a cycle) finds nothing to
+            # do, instead of recursing without end.
+            inputs = self._deferredList
+            self._deferredList = []
+            try:
+                _cancelEach(inputs)
+            finally:
+                self._deferredList = inputs
         else:
             super().cancel()
 
