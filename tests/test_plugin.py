@@ -7,6 +7,7 @@ from __future__ import annotations
 # these modules instead of importing fresh copies that are dropped afterwards.
 import asyncio  # noqa: F401
 import importlib.metadata
+import os
 
 import pytest
 
@@ -198,6 +199,39 @@ def test_fine():
             "*1 unhandled error in a Deferred outside the tests*",
             "*ZeroDivisionError: boom",
         ]
+    )
+
+
+def test_error_held_by_a_failed_test_does_not_fail_a_later_one(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # pytest keeps the failed test's traceback, and so its frame and the failed
+    # Deferred in it, until the next test: the later test's full garbage
+    # collection must not find that Deferred and blame the later test.
+    # In a subprocess: in process, pytester's hook recorder keeps the
+    # traceback alive too.
+    source = os.path.dirname(os.path.dirname(deferred.__file__))
+    monkeypatch.setenv(
+        "PYTHONPATH", os.pathsep.join([source, os.environ.get("PYTHONPATH", "")])
+    )
+    pytester.makepyfile(
+        test_inner=EXPLODE
+        + """
+import gc
+
+def test_fails_holding_a_failed_deferred():
+    kept = succeed(None).addCallback(explode)
+    assert kept is None
+
+def test_collects_garbage():
+    gc.collect()
+"""
+    )
+    result = pytester.runpytest_subprocess(*PLUGIN)
+    result.assert_outcomes(failed=1, passed=1)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines(
+        ["*1 unhandled error in a Deferred outside the tests*", "*in explode"]
     )
 
 

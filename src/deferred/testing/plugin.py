@@ -300,6 +300,7 @@ def pytest_terminal_summary(
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_protocol(item: pytest.Item) -> Generator[None, object, None]:
+    _releaseLastFailure()
     catcher = _startCatching()
     item.stash[_ERRORS] = catcher.errors
     item.stash[_AGING_AT_START] = item.config.stash[_GC_WATCH].aging
@@ -308,6 +309,24 @@ def pytest_runtest_protocol(item: pytest.Item) -> Generator[None, object, None]:
     finally:
         _stopCatching(catcher)
         del item.stash[_ERRORS]
+
+
+def _releaseLastFailure() -> None:
+    """Free what the last failed test left for post-mortem debugging, and
+    collect it, before the next test starts catching errors.
+
+    pytest keeps the exception of a test that failed (``sys.last_value`` and
+    its kin) until the next test runs; its traceback holds the failed test's
+    frames, and with them any failed Deferred the test still referred to.
+    Freed later, in the middle of another test, the Deferred's error would
+    make that test fail: freed here, it is reported as outside the tests.
+    """
+    if getattr(sys, "last_value", None) is None:
+        return
+    for name in ("last_type", "last_value", "last_traceback", "last_exc"):
+        if hasattr(sys, name):
+            delattr(sys, name)
+    gc.collect()
 
 
 # trylast: after the test has run (a test that failed already is not checked
