@@ -471,6 +471,27 @@ def test_cancel_of_a_list_that_one_of_its_inputs_waits_on_terminates(
     assert deferredLog == []
 
 
+def test_list_fired_by_its_cancel_lets_its_inputs_go(deferredLog: Log) -> None:
+    # The inputs stay with the list only while it waits: once cancel() has
+    # fired it, a paused input must not keep it in a reference cycle, which
+    # would put off the report of its unhandled FirstError until a collection.
+    paused: Deferred[int] = Deferred()
+    paused.callback(1)
+    paused.pause()
+    other: Deferred[int] = Deferred()
+    gathered = gatherResults([paused, other], consumeErrors=True)
+    gc.collect()
+    gc.disable()
+    try:
+        gathered.cancel()
+        assert gathered.called
+        del gathered, paused  # (the paused input holds the list's callback)
+        [report] = unhandled(deferredLog)
+        assert report.failure.check(FirstError)  # type: ignore[attr-defined]
+    finally:
+        gc.enable()
+
+
 def test_cancel_again_retries_an_input_whose_canceller_raised(
     deferredLog: Log,
 ) -> None:

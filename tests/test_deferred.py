@@ -322,6 +322,15 @@ def test_AlreadyCalledError_in_debug_mode_shows_creator_and_first_invoker() -> N
     assert not any("in fireDeferredHere" in line for line in creator)
 
 
+@pytest.mark.usefixtures("debugging")
+def test_AlreadyCalledError_in_debug_mode_names_the_deferred() -> None:
+    d = makeDeferredHere()
+    fireDeferredHere(d)
+    with pytest.raises(AlreadyCalledError) as info:
+        d.callback(2)
+    assert str(info.value).startswith(f"{d!r} has already been fired\n")
+
+
 def test_AlreadyCalledError_without_debug_mode_has_no_stacks() -> None:
     d = makeDeferredHere()
     fireDeferredHere(d)

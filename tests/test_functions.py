@@ -91,6 +91,11 @@ def test_execute_wraps_the_return_value() -> None:
     assert outcome(d) == 3
 
 
+def test_execute_of_a_function_returning_a_deferred_raises_TypeError() -> None:
+    with pytest.raises(TypeError, match="maybeDeferred"):
+        execute(Deferred)
+
+
 def test_execute_wraps_a_raised_exception() -> None:
     result = outcome(execute(raiseValueError, "from execute"))
     assert isinstance(result, Failure)

@@ -86,6 +86,71 @@ def test_cancelling_the_future_cancels_the_deferred(deferredLog: Log) -> None:
     assert unhandled(deferredLog) == []
 
 
+def test_error_the_deferred_ends_with_after_the_future_was_cancelled_is_reported(
+    deferredLog: Log,
+) -> None:
+    # The canceller fails the Deferred with a real error, which nobody
+    # awaits any more: it stays on the Deferred and is reported, not dropped.
+    async def main() -> None:
+        d: Deferred[int] = Deferred(lambda d: d.errback(ValueError("late")))
+        future = d.asFuture(asyncio.get_running_loop())
+        future.cancel()
+        await turns()
+        assert d.called
+
+    asyncio.run(main())
+    gc.collect()
+    [report] = unhandled(deferredLog)
+    assert report.failure.check(ValueError)  # type: ignore[attr-defined]
+
+
+def test_task_cancel_with_a_raising_canceller_cancels_the_task(
+    deferredLog: Log,
+) -> None:
+    # Task.cancel() must not raise, and the task must end cancelled (so
+    # asyncio.timeout works): the canceller's error is logged instead.
+    def brokenCanceller(d: Deferred[Any]) -> None:
+        raise ValueError("canceller broke")
+
+    d: Deferred[int] = Deferred(brokenCanceller)
+
+    async def waiter() -> int:
+        return await d
+
+    async def main() -> None:
+        task = asyncio.ensure_future(waiter())
+        await turns()
+        assert task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        # The Deferred did not fire; what it ends with later stays on it.
+        assert not d.called
+        d.callback(5)
+        assert outcome(d) == 5
+
+    asyncio.run(main())
+    [record] = deferredLog
+    assert "canceller" in record.getMessage()
+    assert record.failure.check(ValueError)  # type: ignore[attr-defined]
+
+
+def test_asyncio_timeout_works_with_a_raising_canceller(deferredLog: Log) -> None:
+    def brokenCanceller(d: Deferred[Any]) -> None:
+        raise ValueError("canceller broke")
+
+    async def main() -> None:
+        d: Deferred[int] = Deferred(brokenCanceller)
+        with pytest.raises(asyncio.TimeoutError):
+            await asyncio.wait_for(asyncio.ensure_future(_awaitIt(d)), 0.01)
+
+    asyncio.run(main())
+    assert len(deferredLog) == 1
+
+
+async def _awaitIt(d: Deferred[int]) -> int:
+    return await d
+
+
 def test_asFuture_wraps_StopIteration_which_a_future_refuses() -> None:
     async def main() -> None:
         future = fail(StopIteration(1)).asFuture(asyncio.get_running_loop())

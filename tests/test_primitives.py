@@ -506,6 +506,27 @@ def test_run_cancelled_while_fs_deferred_ignores_the_cancel(
     assert deferredLog == []
 
 
+def test_queued_run_whose_f_cancels_it_and_fails_reports_the_error(
+    primitive: Primitive, deferredLog: list[logging.LogRecord]
+) -> None:
+    # run()'s Deferred is cancelled from inside f, which then raises: that
+    # error has no Deferred left to rest on, so it is reported, not lost.
+    holder: list[Deferred[Any]] = []
+
+    def f() -> None:
+        holder[0].cancel()
+        raise ValueError("after the cancel")
+
+    primitive.acquire()
+    holder.append(primitive.run(f))
+    primitive.release()
+    failureResultOf(holder[0], CancelledError)
+    assert not isHeld(primitive)
+    gc.collect()
+    [record] = [r for r in deferredLog if r.getMessage().startswith("Unhandled")]
+    assert record.failure.check(ValueError)  # type: ignore[attr-defined]
+
+
 def test_run_where_f_releases_the_primitive_itself_fails(primitive: Primitive) -> None:
     d = primitive.run(primitive.release)
     failureResultOf(d, RuntimeError)

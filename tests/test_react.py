@@ -172,6 +172,24 @@ def test_cancelling_the_main_task_cancels_the_deferred() -> None:
     assert len(cancelled) == 1
 
 
+def test_error_main_ends_with_after_react_was_cancelled_is_reported(
+    deferredLog: Log,
+) -> None:
+    # main's canceller fails it with a real error: react() ends cancelled,
+    # and that error is reported, not dropped.
+    def main(clock: AsyncioClock) -> Deferred[None]:
+        task = asyncio.current_task()
+        assert task is not None
+        asyncio.get_running_loop().call_soon(task.cancel)
+        return Deferred(lambda d: d.errback(ValueError("while cancelling")))
+
+    with pytest.raises(asyncio.CancelledError):
+        react(main)
+    gc.collect()
+    [report] = [r for r in deferredLog if r.getMessage().startswith(UNHANDLED)]
+    assert report.failure.check(ValueError)  # type: ignore[attr-defined]
+
+
 def test_react_with_ensureDeferred_main() -> None:
     async def work(clock: AsyncioClock) -> str:
         d: Deferred[str] = Deferred()

@@ -301,7 +301,10 @@ class DeferredList(Deferred[_R]):
             try:
                 _cancelEach(inputs)
             finally:
-                self._deferredList = inputs
+                if self.result is _NO_RESULT:
+                    # Still waiting: keep them for another cancel().  (Once
+                    # fired, the list lets its inputs go.)
+                    self._deferredList = inputs
         else:
             super().cancel()
 

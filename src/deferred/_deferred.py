@@ -571,7 +571,9 @@ class Deferred(Awaitable[_T], Generic[_T]):
                 info._suppress = False
                 return
             if self.debug:
-                raise AlreadyCalledError("\n" + info._getDebugTracebacks())
+                raise AlreadyCalledError(
+                    f"{self!r} has already been fired\n" + info._getDebugTracebacks()
+                )
         raise AlreadyCalledError(
             f"{self!r} has already been fired"
             + ("" if self.debug else "; setDebugging(True) shows where")

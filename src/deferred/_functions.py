@@ -57,6 +57,12 @@ def execute(
         result = callable(*args, **kwargs)
     except BaseException:
         return fail()
+    if type(result) in _DEFERRED_TYPES:
+        raise TypeError(
+            f"execute(): {callable!r} returned a Deferred ({result!r}), which "
+            "cannot be the result of another; use maybeDeferred() for a "
+            "function that may return one"
+        )
     return succeed(result)
 
 

@@ -143,16 +143,23 @@ class DeferredFuture:
         # waiting task receives it (so a failure counts as handled).
         loop = self._loop
         assert loop is not None  # add_done_callback() set it
-        if loop.is_closed():
-            # No task will ever wake up to take it: leave it on the Deferred
-            # (a failure is then reported if nothing else handles it).
+        if loop.is_closed() or self._outcome is not _NO_RESULT:
+            # No task will ever wake up to take it (the loop is gone, or
+            # cancel() already ended the wait): leave it on the Deferred (a
+            # failure is then reported if nothing else handles it).
             return result
-        self._outcome = result
+        self._deliver(result)
+        return None
+
+    def _deliver(self, outcome: object) -> None:
+        # Record the outcome and wake whoever waits, on the loop.
+        self._outcome = outcome
         callbacks = self._callbacks or []
         self._callbacks = []
-        for fn, context in callbacks:
-            loop.call_soon(fn, self, context=context)
-        return None
+        if callbacks:
+            loop = self.get_loop()
+            for fn, context in callbacks:
+                loop.call_soon(fn, self, context=context)
 
     def done(self) -> bool:
         """Whether the Deferred's outcome is in."""
@@ -236,7 +243,18 @@ class DeferredFuture:
         if self._outcome is not _NO_RESULT:
             return False
         self._cancelMessage = msg
-        self._deferred.cancel()
+        try:
+            self._deferred.cancel()
+        except BaseException:
+            # Task.cancel() must not raise, nor leave the task waiting on a
+            # Deferred whose cancellation failed: report the canceller's
+            # error and end the wait cancelled.  (Whatever the Deferred
+            # ends with later stays on it.)
+            from ._debug import logFailure
+
+            logFailure("Exception raised from a Deferred's canceller:", Failure())
+            if self._outcome is _NO_RESULT:
+                self._deliver(Failure(CancelledError()))
         return True
 
 
@@ -254,9 +272,16 @@ def asFuture(
     """
     future = loop.create_future()
 
-    def settle(result: Any) -> None:
+    def settle(result: Any) -> Any:
         if future.done():
-            return  # the Future was cancelled: nobody wants the outcome
+            # The Future was cancelled: nobody wants the outcome.  But an
+            # error other than the cancellation stays on the Deferred, to be
+            # reported if nothing else handles it.
+            if type(result) in _FAILURE_TYPES and not isinstance(
+                result.value, _cancelledErrors()
+            ):
+                return result
+            return None
         if type(result) in _FAILURE_TYPES:
             exc = result.value
             if result.tb is not None:
@@ -268,6 +293,7 @@ def asFuture(
             future.set_exception(exc)
         else:
             future.set_result(result)
+        return None
 
     def cancelDeferred(future: asyncio.Future[_T]) -> None:
         if future.cancelled():

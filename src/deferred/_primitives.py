@@ -513,7 +513,7 @@ class _RunWaiter:
         try:
             result = f(*args, **kwargs)
         except BaseException:
-            self.finish(Failure(captureVars=Deferred.debug))
+            self._finishNow(Failure(captureVars=Deferred.debug))
             return
         kind = type(result)
         if kind is CoroutineType:
@@ -524,7 +524,14 @@ class _RunWaiter:
             self.running = result
             result.addBoth(self.finish)
         else:
-            self.finish(result)
+            self._finishNow(result)
+
+    def _finishNow(self, result: object) -> None:
+        leftover = self.finish(result)
+        if type(leftover) in _FAILURE_TYPES:
+            # f cancelled run()'s Deferred and then failed: with no Deferred
+            # to rest on, the error is reported as an unhandled one.
+            Deferred().errback(leftover)  # type: ignore[arg-type]
 
     def finish(self, result: object) -> object:
         """``f``'s outcome is known: release, then fire run()'s Deferred."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
+from ._errors import CancelledError
 from ._functions import maybeDeferred
 from .failure import Failure
 
@@ -71,11 +72,18 @@ def react(
         deferred = maybeDeferred(main, AsyncioClock(loop), *args)
         done: asyncio.Future[Any] = loop.create_future()
 
-        def finished(result: object) -> None:
+        def finished(result: object) -> object:
             # Returning None takes the result, so a failure counts as handled:
             # it is raised below.
             if not done.done():
                 done.set_result(result)
+            elif isinstance(result, Failure) and not result.check(
+                CancelledError, asyncio.CancelledError
+            ):
+                # react() was cancelled first: an error main's Deferred ends
+                # with anyway stays on it, to be reported, not dropped.
+                return result
+            return None
 
         deferred.addBoth(finished)
         try:
