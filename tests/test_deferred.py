@@ -580,6 +580,127 @@ def test_chainDeferred_target_str_says_it_is_waiting() -> None:
     assert f"waiting on Deferred at 0x{id(source):x}" in str(target)
 
 
+def test_chainDeferred_runs_the_targets_callbacks_before_its_own_next_one() -> None:
+    order: list[object] = []
+    source: Deferred[int] = Deferred()
+    target: Deferred[int] = Deferred()
+    target.addCallback(lambda r: order.append(("target", r)))
+    source.chainDeferred(target)
+    source.addCallback(lambda r: order.append(("source", r)))
+    source.callback(7)
+    assert order == [("target", 7), ("source", None)]
+
+
+@pytest.mark.parametrize("fireFirst", [True, False])
+def test_long_chainDeferred_pipeline_fires_without_recursion(fireFirst: bool) -> None:
+    links = [Deferred[int]() for _ in range(20_000)]
+    if fireFirst:
+        links[0].callback(5)
+    for here, there in itertools.pairwise(links):
+        here.chainDeferred(there)
+    seen: list[int] = []
+    links[-1].addCallback(seen.append)
+    if not fireFirst:
+        links[0].callback(5)
+    assert seen == [5]
+    assert all(link.result is None for link in links)
+
+
+def test_chainDeferred_target_sees_the_source_still_running() -> None:
+    # As in Twisted, the target fires from inside the source's callbacks: the
+    # source shows the result it is handing on, callbacks added to it wait
+    # for the end of its pass, and pausing it does not stop that pass.
+    seen: list[object] = []
+    source: Deferred[int] = Deferred()
+    target: Deferred[int] = Deferred()
+
+    def onTarget(result: int) -> int:
+        seen.append(("source result", source.result))
+        source.addCallback(lambda r: seen.append(("added", r)))
+        source.pause()
+        seen.append("target done")
+        return result
+
+    target.addCallback(onTarget)
+    source.chainDeferred(target)
+    source.addCallback(lambda r: seen.append(("next", r)))
+    source.callback(1)
+    assert seen == [
+        ("source result", 1),
+        "target done",
+        ("next", None),
+        ("added", None),
+    ]
+    assert source.paused == 1
+
+
+def test_chainDeferred_drops_the_targets_canceller_when_it_fires() -> None:
+    cancelled: list[Deferred[int]] = []
+    source: Deferred[int] = Deferred()
+    target: Deferred[int] = Deferred(cancelled.append)
+    source.chainDeferred(target)
+    source.callback(2)
+    target.cancel()
+    assert cancelled == []
+    assert resultOf(target) == 2
+
+
+def test_chainDeferred_to_a_fired_deferred_fails_with_AlreadyCalledError() -> None:
+    source: Deferred[int] = Deferred()
+    source.chainDeferred(succeed(1))
+    source.callback(2)
+    failureOf(source).trap(AlreadyCalledError)
+
+
+def test_chainDeferred_calls_a_subclass_own_callback() -> None:
+    calls: list[int] = []
+
+    class Recording(Deferred[int]):
+        def callback(self, result: Any) -> None:
+            calls.append(result)
+            super().callback(result)
+
+    source: Deferred[int] = Deferred()
+    target = Recording()
+    source.chainDeferred(target)
+    source.callback(4)
+    assert calls == [4]
+    assert resultOf(target) == 4
+
+
+def test_chainDeferred_shows_the_targets_methods_in_callbacks() -> None:
+    source: Deferred[int] = Deferred()
+    target: Deferred[int] = Deferred()
+    source.chainDeferred(target)
+    [(onSuccess, onFailure)] = source.callbacks
+    assert onSuccess == (target.callback, (), {})
+    assert onFailure == (target.errback, (), {})
+
+
+def test_chainDeferred_unhandled_failure_is_reported_by_the_target(
+    deferredLog: list[logging.LogRecord],
+) -> None:
+    source: Deferred[int] = Deferred()
+    target: Deferred[int] = Deferred()
+    source.chainDeferred(target)
+    source.errback(KeyError("lost"))
+    assert source.result is None
+    del target
+    gc.collect()
+    [record] = deferredLog
+    assert record.failure.check(KeyError)  # type: ignore[attr-defined]
+
+
+@pytest.mark.usefixtures("debugging")
+def test_chainDeferred_records_the_targets_first_invoker() -> None:
+    source: Deferred[int] = Deferred()
+    target: Deferred[int] = Deferred()
+    source.chainDeferred(target)
+    source.callback(1)
+    with pytest.raises(AlreadyCalledError, match="First Invoker was"):
+        target.callback(2)
+
+
 # --- a callback returning a Deferred -------------------------------------------
 
 

@@ -48,6 +48,9 @@ class _Sentinel:
 _NO_RESULT: Any = _Sentinel("<no result>")
 #: In a callback list: hand the result to the Deferred stored as the "args".
 _CONTINUE: Any = _Sentinel("<continue>")
+#: In the "kwargs" place of a _CONTINUE entry: the Deferred is not waiting on
+#: us but chained to us (``chainDeferred``): fire it, and go on with None.
+_CHAIN: Any = _Sentinel("<chain>")
 
 #: Deferred and its subclasses.  ``type(x) in _DEFERRED_TYPES`` is much cheaper
 #: than ``isinstance(x, Deferred)`` (Deferred is generic) on the hot path.
@@ -165,7 +168,10 @@ class Deferred(Awaitable[_T], Generic[_T]):
                 callback, errback, args, kwargs = entry
             else:
                 callback, errback, args, kwargs = entry, None, None, None
-            if callback is _CONTINUE:
+            if kwargs is _CHAIN:
+                callback, errback = args.callback, args.errback
+                args = kwargs = None
+            elif callback is _CONTINUE:
                 args, kwargs = (args,), None
             args = args or ()
             kwargs = kwargs or {}
@@ -492,7 +498,17 @@ class Deferred(Awaitable[_T], Generic[_T]):
         if type(d) not in _DEFERRED_TYPES:
             raise TypeError(f"chainDeferred() needs a Deferred, not {d!r}")
         _chainedTo[d] = weakref.ref(self)
-        return self.addCallbacks(d.callback, d.errback)
+        # Not addCallbacks(d.callback, d.errback): the loop fires d itself,
+        # and runs its callbacks without going one call deeper per link.
+        entry = (_CONTINUE, _CONTINUE, d, _CHAIN)
+        cbs = self._callbacks
+        if cbs:
+            cbs.append(entry)
+        else:
+            self._callbacks = [entry]
+        if self.result is not _NO_RESULT:
+            self._runCallbacks()
+        return self  # type: ignore[return-value]
 
     # -- firing ------------------------------------------------------------------
 
@@ -673,6 +689,8 @@ class Deferred(Awaitable[_T], Generic[_T]):
         _type: type[type] = type,
         _tuple: type[tuple[Any, ...]] = tuple,
         _fromCaught: Callable[[BaseException], Failure] = _failureFromCaught,
+        _callback: Any = callback,
+        _errback: Any = errback,
     ) -> None:
         # The heart of the library.  It runs iteratively: when a callback
         # returns an unfired Deferred, this Deferred pauses and leaves a
@@ -687,15 +705,21 @@ class Deferred(Awaitable[_T], Generic[_T]):
         chain: list[Deferred[Any]] | None = None
         current: Deferred[Any] = self
         while True:
-            if current.paused and not _inPass:
+            if current.paused and not _inPass and not current._runningCallbacks:
                 # It waits for unpause(); carry on with whoever handed it
-                # its result (Twisted would leave that one stranded).
+                # its result (Twisted would leave that one stranded).  (One
+                # still running is back from firing a chainDeferred target:
+                # as in Twisted, a pause waits for the end of its pass.)
                 if not chain:
                     return
                 current = chain.pop()
                 continue
             _inPass = False
             cbs = current._callbacks
+            if current._runningCallbacks:
+                # Back from a chainDeferred target: go on with None, what its
+                # callback() returned.
+                current.result = None
             result = current.result
             failing = _type(result) in _FTYPES
             current._runningCallbacks = True
@@ -728,30 +752,52 @@ class Deferred(Awaitable[_T], Generic[_T]):
                     if fn is None:
                         continue
                     if fn is _CONT:
-                        # Hand our result to the Deferred waiting on us and
-                        # carry on with it; come back for our remaining
-                        # callbacks.
-                        current._runningCallbacks = False
-                        current.result = None
-                        info = current._extra
-                        if info is not None:
-                            info.failResult = None
-                        if cbs[-1] is not entry:  # type: ignore[misc]
-                            # (A marker is made for one wait: it is in the
-                            # list once.)
-                            del cbs[: len(cbs) - it.__length_hint__()]  # type: ignore[union-attr]
+                        if kwargs is None:
+                            # Hand our result to the Deferred waiting on us
+                            # and carry on with it; come back for our
+                            # remaining callbacks.
+                            current._runningCallbacks = False
+                            current.result = None
+                            info = current._extra
+                            if info is not None:
+                                info.failResult = None
+                            if cbs[-1] is not entry:  # type: ignore[misc]
+                                # (A marker is made for one wait: it is in
+                                # the list once.)
+                                del cbs[: len(cbs) - it.__length_hint__()]  # type: ignore[union-attr]
+                                if chain is None:
+                                    chain = [current]
+                                else:
+                                    chain.append(current)
+                            else:
+                                # Nothing after the marker (the usual case):
+                                # this one is done, with no need to come back
+                                # to it.
+                                current._callbacks = _EMPTY
+                            args.result = result
+                            args.paused -= 1
+                            current = args
+                            break
+                        # A chainDeferred target: fire it, and carry on with
+                        # it before our remaining callbacks.
+                        target = args
+                        if (
+                            target.result is _NONE
+                            and _type(target).callback is _callback
+                            and _type(target).errback is _errback
+                        ):
+                            current._chainTo(target, result, cbs, it)
                             if chain is None:
                                 chain = [current]
                             else:
                                 chain.append(current)
-                        else:
-                            # Nothing after the marker (the usual case): this
-                            # one is done, with no need to come back to it.
-                            current._callbacks = _EMPTY
-                        args.result = result
-                        args.paused -= 1
-                        current = args
-                        break
+                            current = target
+                            break
+                        # Fired already, or firing its own way: call its
+                        # callback() or errback() as Twisted does (which
+                        # raises AlreadyCalledError, say).
+                        fn = target.errback if failing else target.callback
+                        args = kwargs = None
                     current.result = result
                     try:
                         if args is None:
@@ -826,6 +872,30 @@ class Deferred(Awaitable[_T], Generic[_T]):
                 if not chain:
                     return
                 current = chain.pop()
+
+    def _chainTo(self, target: Deferred[Any], result: Any, cbs: Any, it: Any) -> None:
+        # The loop reached a chainDeferred entry for ``target`` (unfired, a
+        # plain Deferred): fire it the way callback() would, except that its
+        # callbacks are run by the loop next (so long chainDeferred pipelines
+        # use no stack), and we come back after them with None, what
+        # target.callback() returns.  Until then we stay "running", as in
+        # Twisted, where target.callback() runs inside our callback.
+        del cbs[: len(cbs) - it.__length_hint__()]
+        # Visible meanwhile, as in Twisted, where target.callback(result) is
+        # running inside our callback.
+        self.result = result
+        info = self._extra
+        if info is not None:
+            info.failResult = None  # handed on: target tracks it now
+        extra = target._extra
+        if extra is not None:
+            if type(extra) is DebugInfo:
+                extra._canceller = None
+            else:
+                target._extra = None
+        if self.debug:
+            target._info().invoker = formatStack(1)
+        target.result = result
 
     def _append_continuation(self, waiting: Deferred[Any]) -> None:
         # Leave the marker that hands our result to ``waiting`` (paused on
