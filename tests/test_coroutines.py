@@ -17,6 +17,7 @@ import pytest
 from deferred import (
     CancelledError,
     Deferred,
+    Failure,
     NotACoroutineError,
     ensureDeferred,
     fail,
@@ -217,13 +218,50 @@ def test_exception_keeps_the_coroutine_frames_in_its_traceback() -> None:
     assert names[:2] == ["outer", "inner"]
 
 
-def test_deferred_awaited_from_inside_its_own_callback_gives_the_final_result() -> None:
+def test_deferred_awaited_inside_its_own_callback_gives_its_current_result() -> None:
+    # As in Twisted: the result as it stands, left in place for the rest of
+    # the chain.
     d: Deferred[int] = Deferred()
     results: list[Deferred[Any]] = []
     d.addCallback(lambda r: results.append(ensureDeferred(awaitIt(d))) or r)
     d.addCallback(lambda r: r + 10)
     d.callback(1)
-    assert outcome(results[0]) == 11
+    assert outcome(results[0]) == 1
+    assert outcome(d) == 11
+
+
+def test_failure_awaited_from_inside_its_own_errback_is_raised_there() -> None:
+    d: Deferred[int] = Deferred()
+    results: list[Deferred[Any]] = []
+
+    async def catch() -> object:
+        try:
+            return await d
+        except ValueError as e:
+            return e
+
+    def errback(failure: Failure) -> Failure:
+        results.append(ensureDeferred(catch()))
+        return failure
+
+    d.addErrback(errback)
+    d.addErrback(lambda f: "recovered")
+    d.errback(ValueError("boom"))
+    assert isinstance(outcome(results[0]), ValueError)
+    assert outcome(d) == "recovered"
+
+
+def test_awaiting_a_deferred_again_right_after_it_fired_gives_it_again() -> None:
+    # The coroutine runs on from inside the Deferred's callbacks, where its
+    # result still stands (as in Twisted).
+    d: Deferred[int] = Deferred()
+
+    async def twice() -> tuple[int, int]:
+        return (await d, await d)
+
+    result = ensureDeferred(twice())
+    d.callback(4)
+    assert outcome(result) == (4, 4)
 
 
 def test_foreign_driver_resuming_too_early_gets_a_clear_error() -> None:

@@ -146,10 +146,10 @@ class _Driver:
                     result is not _NONE
                     and type(result) in _FTYPES
                     and not d.paused
-                    and not d._runningCallbacks
                 ):
                     # Cancelled before the await (see Deferred.__iter__): as
-                    # for any fired Deferred, the failure goes in and stays.
+                    # for any fired Deferred (even one running its callbacks),
+                    # the failure goes in and stays.
                     info = d._extra
                     if info is not None:
                         info.failResult = None

@@ -946,9 +946,10 @@ class Deferred(Awaitable[_T], Generic[_T]):
             result is not _NO_RESULT
             and type(result) not in _FAILURE_TYPES
             and not self.paused
-            and not self._runningCallbacks
         ):
             # The hot path, in a frame kept small: it is made for every await.
+            # (Awaited from inside its own running callbacks, it gives the
+            # result as it stands, as Twisted's does.)
             return result  # type: ignore[no-any-return]
         waiting = _awaitSlowly(self)
         # Hold nothing that an exception raised through here would keep
@@ -1023,7 +1024,6 @@ def _awaitSlowly(deferred: Deferred[_T]) -> Generator[Any, Any, _T]:
     if (
         result is not _NO_RESULT
         and not deferred.paused
-        and not deferred._runningCallbacks
         # A failure (__iter__ took a success itself).  One of cancellation
         # goes through the waiter all the same, so that an asyncio task ends
         # cancelled, as when cancelled while waiting.
