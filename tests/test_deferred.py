@@ -6,6 +6,7 @@ from __future__ import annotations
 import gc
 import itertools
 import logging
+import warnings
 import weakref
 from collections.abc import Callable
 from typing import Any
@@ -699,6 +700,49 @@ def test_chainDeferred_records_the_targets_first_invoker() -> None:
     source.callback(1)
     with pytest.raises(AlreadyCalledError, match="First Invoker was"):
         target.callback(2)
+
+
+def test_chainDeferred_source_resumes_once_after_a_misplaced_unpause() -> None:
+    # unpause() of a Deferred that waits on another (a misuse Twisted allows
+    # too) must not make a nested pass run its callbacks a second time.
+    calls: list[str] = []
+    waiting: Deferred[Any] = Deferred()
+    inner: Deferred[int] = Deferred()
+    waiting.addBoth(lambda r: inner)
+
+    def k(r: object) -> object:
+        calls.append("k")
+        if inner.paused:
+            inner.unpause()
+        return r
+
+    waiting.addBoth(k)
+    waiting.addBoth(lambda r: calls.append("last"))
+    inner.pause()
+    waiting.callback(0)
+    inner.callback(-3)
+    waiting.unpause()
+    assert calls == ["k", "last"]
+
+
+def test_returning_itself_under_warnings_as_errors_fails_the_deferred() -> None:
+    # The DeprecationWarning becomes the Deferred's failure, as if the
+    # callback had raised it; nothing escapes callback().
+    source: Deferred[int] = Deferred()
+    target: Deferred[int] = Deferred()
+    source.chainDeferred(target)
+    target.addCallback(lambda r: target)
+    after: list[object] = []
+    source.addCallback(after.append)
+    lone: Deferred[int] = Deferred()
+    lone.addCallback(lambda r: lone)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        source.callback(1)
+        lone.callback(2)
+    assert after == [None]
+    failureOf(target).trap(DeprecationWarning)
+    failureOf(lone).trap(DeprecationWarning)
 
 
 # --- a callback returning a Deferred -------------------------------------------

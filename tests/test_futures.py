@@ -134,6 +134,34 @@ def test_task_cancel_with_a_raising_canceller_cancels_the_task(
     assert record.failure.check(ValueError)  # type: ignore[attr-defined]
 
 
+def test_late_cancellation_after_a_raising_canceller_is_not_reported_again(
+    deferredLog: Log,
+) -> None:
+    # The canceller raised (logged once) and the task ended cancelled; the
+    # producer's own CancelledError arriving later is no news.
+    aborted: list[Deferred[int]] = []
+
+    def canceller(d: Deferred[int]) -> None:
+        aborted.append(d)
+        raise RuntimeError("canceller broke")
+
+    async def main() -> None:
+        d: Deferred[int] = Deferred(canceller)
+        task = asyncio.ensure_future(_awaitIt(d))
+        await turns()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        late = aborted.pop()
+        late.errback(CancelledError())
+        assert late.result is None  # taken: nothing left to report
+
+    asyncio.run(main())
+    gc.collect()
+    assert len(deferredLog) == 1
+    assert unhandled(deferredLog) == []
+
+
 def test_asyncio_timeout_works_with_a_raising_canceller(deferredLog: Log) -> None:
     def brokenCanceller(d: Deferred[Any]) -> None:
         raise ValueError("canceller broke")

@@ -142,11 +142,7 @@ class _Driver:
             elif kind is _Waiter:
                 d = yielded._deferred
                 result = d.result
-                if (
-                    result is not _NONE
-                    and type(result) in _FTYPES
-                    and not d.paused
-                ):
+                if result is not _NONE and type(result) in _FTYPES and not d.paused:
                     # Cancelled before the await (see Deferred.__iter__): as
                     # for any fired Deferred (even one running its callbacks),
                     # the failure goes in and stays.

@@ -446,7 +446,10 @@ class Deferred(Awaitable[_T], Generic[_T]):
                     info.failResult = None
                 return
         if result is self:
-            _warnReturnedSelf(fn)
+            try:
+                _warnReturnedSelf(fn)
+            except BaseException as e:
+                result = self._caught(e)  # (warnings turned into errors)
         self.result = result
         self._callbacks = [_RESUME, *self._callbacks]
         # A pause made by fn takes effect once this pass is over, as when
@@ -703,23 +706,26 @@ class Deferred(Awaitable[_T], Generic[_T]):
             # already running below us will pick it up.
             return
         chain: list[Deferred[Any]] | None = None
+        # ids of the Deferreds on ``chain`` that fired a chainDeferred target
+        # and come back to finish their pass.
+        midPass: set[int] | None = None
         current: Deferred[Any] = self
         while True:
-            if current.paused and not _inPass and not current._runningCallbacks:
+            if midPass is not None and id(current) in midPass:
+                # Back from a chainDeferred target: go on with None, what its
+                # callback() returned, even if paused meanwhile (as in
+                # Twisted, a pause waits for the end of the pass).
+                midPass.discard(id(current))
+                current.result = None
+            elif current.paused and not _inPass:
                 # It waits for unpause(); carry on with whoever handed it
-                # its result (Twisted would leave that one stranded).  (One
-                # still running is back from firing a chainDeferred target:
-                # as in Twisted, a pause waits for the end of its pass.)
+                # its result (Twisted would leave that one stranded).
                 if not chain:
                     return
                 current = chain.pop()
                 continue
             _inPass = False
             cbs = current._callbacks
-            if current._runningCallbacks:
-                # Back from a chainDeferred target: go on with None, what its
-                # callback() returned.
-                current.result = None
             result = current.result
             failing = _type(result) in _FTYPES
             current._runningCallbacks = True
@@ -791,6 +797,10 @@ class Deferred(Awaitable[_T], Generic[_T]):
                                 chain = [current]
                             else:
                                 chain.append(current)
+                            if midPass is None:
+                                midPass = {id(current)}
+                            else:
+                                midPass.add(id(current))
                             current = target
                             break
                         # Fired already, or firing its own way: call its
@@ -820,7 +830,14 @@ class Deferred(Awaitable[_T], Generic[_T]):
                     failing = True  # a Failure returned: on to the errbacks
                     continue
                 if result is current and fn is not _resume:
-                    _warnReturnedSelf(fn)
+                    try:
+                        _warnReturnedSelf(fn)
+                    except BaseException as e:
+                        # Warnings turned into errors: a failure, as if
+                        # the callback had raised it (so does Twisted).
+                        result = _fromCaught(e)
+                        failing = True
+                        continue
                 inner = result.result
                 if (
                     inner is _NONE

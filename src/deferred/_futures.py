@@ -143,10 +143,17 @@ class DeferredFuture:
         # waiting task receives it (so a failure counts as handled).
         loop = self._loop
         assert loop is not None  # add_done_callback() set it
-        if loop.is_closed() or self._outcome is not _NO_RESULT:
-            # No task will ever wake up to take it (the loop is gone, or
-            # cancel() already ended the wait): leave it on the Deferred (a
-            # failure is then reported if nothing else handles it).
+        if loop.is_closed():
+            # No task will ever wake up to take it: leave it on the Deferred
+            # (a failure is then reported if nothing else handles it).
+            return result
+        if self._outcome is not _NO_RESULT:
+            # cancel() already ended the wait: the cancellation is done with,
+            # but any other outcome stays on the Deferred, as above.
+            if isinstance(result, Failure) and isinstance(
+                result.value, _cancelledErrors()
+            ):
+                return None
             return result
         self._deliver(result)
         return None
