@@ -503,12 +503,7 @@ class Deferred(Awaitable[_T], Generic[_T]):
         _chainedTo[d] = weakref.ref(self)
         # Not addCallbacks(d.callback, d.errback): the loop fires d itself,
         # and runs its callbacks without going one call deeper per link.
-        entry = (_CONTINUE, _CONTINUE, d, _CHAIN)
-        cbs = self._callbacks
-        if cbs:
-            cbs.append(entry)
-        else:
-            self._callbacks = [entry]
+        self._append_continuation(d, _CHAIN)
         if self.result is not _NO_RESULT:
             self._runCallbacks()
         return self  # type: ignore[return-value]
@@ -914,11 +909,11 @@ class Deferred(Awaitable[_T], Generic[_T]):
             target._info().invoker = formatStack(1)
         target.result = result
 
-    def _append_continuation(self, waiting: Deferred[Any]) -> None:
+    def _append_continuation(self, waiting: Deferred[Any], how: Any = None) -> None:
         # Leave the marker that hands our result to ``waiting`` (paused on
-        # us).  Unlike _add(), never runs callbacks: this Deferred has no
-        # usable result yet (it is unfired, paused or running).
-        entry = (_CONTINUE, _CONTINUE, waiting, None)
+        # us; or, with ``how=_CHAIN``, chained to us).  Unlike _add(), never
+        # runs callbacks.
+        entry = (_CONTINUE, _CONTINUE, waiting, how)
         cbs = self._callbacks
         if cbs:
             cbs.append(entry)

@@ -150,11 +150,7 @@ class DeferredFuture:
         if self._outcome is not _NO_RESULT:
             # cancel() already ended the wait: the cancellation is done with,
             # but any other outcome stays on the Deferred, as above.
-            if isinstance(result, Failure) and isinstance(
-                result.value, _cancelledErrors()
-            ):
-                return None
-            return result
+            return None if _isCancellation(result) else result
         self._deliver(result)
         return None
 
@@ -284,11 +280,7 @@ def asFuture(
             # The Future was cancelled: nobody wants the outcome.  But an
             # error other than the cancellation stays on the Deferred, to be
             # reported if nothing else handles it.
-            if type(result) in _FAILURE_TYPES and not isinstance(
-                result.value, _cancelledErrors()
-            ):
-                return result
-            return None
+            return result if _isError(result) else None
         if type(result) in _FAILURE_TYPES:
             exc = result.value
             if result.tb is not None:
@@ -414,9 +406,7 @@ class _Delivery:
             # Cancelled meanwhile: the Deferred has failed already.  An error
             # the future still produced must not vanish; report it as Twisted
             # does, as an unhandled error in a Deferred.
-            if type(outcome) in _FAILURE_TYPES and not isinstance(
-                outcome.value, _cancelledErrors()
-            ):
+            if _isError(outcome):
                 Deferred().errback(outcome)
             return
         deferred.callback(outcome)
@@ -445,3 +435,18 @@ def _cancelledErrors() -> tuple[type[BaseException], ...]:
     import concurrent.futures
 
     return (CancelledError, asyncio.CancelledError, concurrent.futures.CancelledError)
+
+
+def _isCancellation(outcome: object) -> bool:
+    """Whether ``outcome`` is a failure of cancellation (ours, asyncio's or
+    concurrent.futures')."""
+    return type(outcome) in _FAILURE_TYPES and isinstance(
+        outcome.value,  # type: ignore[attr-defined]
+        _cancelledErrors(),
+    )
+
+
+def _isError(outcome: object) -> bool:
+    """Whether ``outcome`` is a failure other than a cancellation: what must
+    still be reported when it arrives after the waiting was called off."""
+    return type(outcome) in _FAILURE_TYPES and not _isCancellation(outcome)

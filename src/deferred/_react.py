@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
-from ._errors import CancelledError
 from ._functions import maybeDeferred
+from ._futures import _isError
 from .failure import Failure
 
 if TYPE_CHECKING:
@@ -77,9 +77,7 @@ def react(
             # it is raised below.
             if not done.done():
                 done.set_result(result)
-            elif isinstance(result, Failure) and not result.check(
-                CancelledError, asyncio.CancelledError
-            ):
+            elif _isError(result):
                 # react() was cancelled first: an error main's Deferred ends
                 # with anyway stays on it, to be reported, not dropped.
                 return result
