@@ -237,9 +237,12 @@ def test_stale_lock_broken_by_someone_else_is_retried(
     monkeypatch.setattr(lockfile, "rmlink", rmlink)
     lock = FilesystemLock(name)
     assert lock.lock() is True
-    assert rmlinks == [name]  # our attempt found nothing to remove
+    # Holding the takeover lock, we found nothing left to remove: the only
+    # link we removed is the takeover lock, when releasing it.
+    assert rmlinks == [name + ".takeover"]
     # We did not break the stale lock ourselves.
     assert lock.clean is True
+    assert not os.path.lexists(name + ".takeover")
 
 
 def test_kill_eperm_means_owner_is_alive(
@@ -342,3 +345,365 @@ def test_two_processes_contending_never_overlap(tmp_path: Path) -> None:
             holder = None
     assert {line.split()[1] for line in lines} == {str(p.pid) for p in procs}
     assert not os.path.lexists(name)
+
+
+# -- No os.kill, and errors from checking the owner (issue 11) -----------------
+
+
+def test_without_kill_a_lock_naming_a_process_is_held(
+    name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # As in Twisted: with no way to check the owner, never take a lock over.
+    monkeypatch.setattr(lockfile, "kill", None)
+    lockfile.symlink("4242", name)
+    lock = FilesystemLock(name)
+    assert lock.lock() is False
+    assert lock.locked is False
+    assert lockfile.readlink(name) == "4242"
+    assert isLocked(name) is True
+
+
+def test_without_kill_a_corrupt_lock_is_still_stale(
+    name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(lockfile, "kill", None)
+    lockfile.symlink("garbage", name)
+    lock = FilesystemLock(name)
+    assert lock.lock() is True
+    assert lock.clean is False
+    lock.unlock()
+
+
+def test_without_kill_locking_and_unlocking_work(
+    name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(lockfile, "kill", None)
+    lock = FilesystemLock(name)
+    assert lock.lock() is True
+    assert FilesystemLock(name).lock() is False
+    lock.unlock()
+    assert isLocked(name) is False
+
+
+def test_platform_without_os_kill_imports_and_never_breaks(name: str) -> None:
+    # A platform with no os.kill at all (WASI, say): the module still imports.
+    code = f"""
+        import os
+        del os.kill
+        import deferred.lockfile as lockfile
+        assert lockfile.kill is None
+        os.symlink("4242", {name!r})
+        assert lockfile.FilesystemLock({name!r}).lock() is False
+        print("ok")
+    """
+    proc = _child(code)
+    out, _ = proc.communicate(timeout=30)
+    assert (proc.returncode, out) == (0, "ok\n")
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        OSError(errno.EINVAL, "Invalid argument"),
+        OSError("no errno at all"),
+        PermissionError(errno.EACCES, "Permission denied"),
+    ],
+)
+def test_any_kill_error_but_esrch_and_eperm_propagates(
+    name: str, error: OSError, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def kill(pid: int, signal: int) -> None:
+        raise error
+
+    lockfile.symlink("4242", name)
+    monkeypatch.setattr(lockfile, "kill", kill)
+    lock = FilesystemLock(name)
+    with pytest.raises(OSError) as info:
+        lock.lock()
+    assert info.value is error
+    assert lock.locked is False
+    assert lockfile.readlink(name) == "4242"  # not taken for stale
+    assert not os.path.lexists(name + ".takeover")
+
+
+def test_kill_error_while_holding_the_takeover_lock_releases_it(
+    name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    error = OSError(errno.EINVAL, "Invalid argument")
+    calls: list[int] = []
+
+    def kill(pid: int, signal: int) -> None:
+        calls.append(pid)
+        if len(calls) == 1:
+            raise ProcessLookupError(errno.ESRCH, "No such process")
+        raise error  # the second look, under the takeover lock
+
+    lockfile.symlink("4242", name)
+    monkeypatch.setattr(lockfile, "kill", kill)
+    with pytest.raises(OSError) as info:
+        FilesystemLock(name).lock()
+    assert info.value is error
+    assert lockfile.readlink(name) == "4242"
+    assert not os.path.lexists(name + ".takeover")
+
+
+# -- Taking over a stale lock, race-free (issue 14) ------------------------------
+
+
+def _dead_pid() -> int:
+    """The pid of a process that has exited (and been reaped)."""
+    proc = subprocess.Popen([sys.executable, "-c", ""])
+    proc.wait(timeout=30)
+    return proc.pid
+
+
+def test_fresh_lock_taken_during_our_takeover_is_left_alone(
+    name: str, held_elsewhere: subprocess.Popen[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # We find the lock stale; before we act on it another taker (following the
+    # protocol) breaks it and takes the lock for a live process.  Removing "the
+    # stale link" now would remove that live process's lock.
+    real_kill = lockfile.kill
+    assert real_kill is not None
+    dead, live = _dead_pid(), str(held_elsewhere.pid)
+    # held_elsewhere holds the lock: stage it as a stale one for now.
+    lockfile.rmlink(name)
+    lockfile.symlink(str(dead), name)
+    looks: list[int] = []
+
+    def kill(pid: int, signal: int) -> None:
+        looks.append(pid)
+        if len(looks) == 1:
+            assert pid == dead
+            other = FilesystemLock(name + ".takeover")
+            lockfile.symlink(live, other.name)  # the other taker's protocol
+            lockfile.rmlink(name)
+            lockfile.symlink(live, name)
+            lockfile.rmlink(other.name)
+        real_kill(pid, signal)
+
+    monkeypatch.setattr(lockfile, "kill", kill)
+    lock = FilesystemLock(name)
+    assert lock.lock() is False
+    assert lockfile.readlink(name) == live
+    assert looks == [dead, held_elsewhere.pid, held_elsewhere.pid]
+    assert not os.path.lexists(name + ".takeover")
+
+
+def test_takeover_in_progress_by_a_live_process_means_busy(
+    name: str, held_elsewhere: subprocess.Popen[str]
+) -> None:
+    dead, live = _dead_pid(), str(held_elsewhere.pid)
+    lockfile.rmlink(name)
+    lockfile.symlink(str(dead), name)
+    lockfile.symlink(live, name + ".takeover")
+    try:
+        lock = FilesystemLock(name)
+        assert lock.lock() is False
+        assert lock.locked is False
+        assert lockfile.readlink(name) == str(dead)  # the taker's to break
+        assert lockfile.readlink(name + ".takeover") == live
+    finally:
+        lockfile.rmlink(name + ".takeover")
+        lockfile.rmlink(name)
+        lockfile.symlink(live, name)  # for the fixture's holder to release
+
+
+@pytest.mark.parametrize("depth", [1, 2, 5])
+def test_takeover_locks_left_by_killed_takers_are_broken(
+    name: str, depth: int
+) -> None:
+    # Takers killed while taking over leave their takeover links behind, even
+    # one per level; none of them can wedge the lock.
+    dead = str(_dead_pid())
+    lockfile.symlink(dead, name)
+    for level in range(1, depth + 1):
+        lockfile.symlink(dead, name + ".takeover" * level)
+    lock = FilesystemLock(name)
+    assert lock.lock() is True
+    assert lock.clean is False
+    assert lockfile.readlink(name) == str(os.getpid())
+    assert sorted(os.listdir(os.path.dirname(name))) == ["lock"]
+    lock.unlock()
+
+
+def test_leftover_takeover_lock_with_free_lock_does_not_matter(name: str) -> None:
+    # A taker killed after removing the stale lock but before releasing its
+    # takeover lock: the lock itself is free, and taken cleanly.
+    lockfile.symlink(str(_dead_pid()), name + ".takeover")
+    lock = FilesystemLock(name)
+    assert lock.lock() is True
+    assert lock.clean is True
+    lock.unlock()
+
+
+# A child whose every filesystem and process call waits for the test's "go":
+# the test decides the interleaving of two takers, step by step.
+_STEPPED = """
+    import os, sys
+    import deferred.lockfile as lockfile
+
+    def stepped(op, real):
+        def call(*args):
+            subject = args[1] if op == "symlink" else args[0]
+            if isinstance(subject, str):
+                subject = os.path.basename(subject)
+            print(op, subject, flush=True)
+            if sys.stdin.readline() != "go\\n":
+                raise SystemExit(3)
+            return real(*args)
+        return call
+
+    for op in ("symlink", "readlink", "rmlink", "kill"):
+        setattr(lockfile, op, stepped(op, getattr(lockfile, op)))
+    lock = lockfile.FilesystemLock(sys.argv[1])
+    print("result", lock.lock(), lock.clean, flush=True)
+"""
+
+
+class _Stepped:
+    """A child process trying to take the lock one system call at a time."""
+
+    def __init__(self, name: str) -> None:
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(
+            filter(None, [_SRC, env.get("PYTHONPATH")])
+        )
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", textwrap.dedent(_STEPPED), name],
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        self.pid = self.proc.pid
+        self.pending = self._read()  # the call it waits to make, or its result
+
+    def _read(self) -> str:
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        assert line, "the stepped child died"
+        return line.rstrip("\n")
+
+    @property
+    def done(self) -> bool:
+        return self.pending.startswith("result ")
+
+    def step(self) -> None:
+        """Let the pending call happen, and wait for the next one."""
+        assert not self.done and self.proc.stdin is not None
+        self.proc.stdin.write("go\n")
+        self.proc.stdin.flush()
+        self.pending = self._read()
+
+    def run_until(self, pending: str) -> None:
+        """Step until it is about to make *pending* (or has finished)."""
+        while not self.done and self.pending != pending:
+            self.step()
+
+    def finish(self) -> str:
+        self.run_until("")
+        self.close()
+        return self.pending
+
+    def close(self) -> None:
+        for f in (self.proc.stdin, self.proc.stdout):
+            if f is not None:
+                f.close()
+        self.proc.wait(timeout=30)
+
+    def kill(self) -> None:
+        self.proc.kill()
+        self.close()
+
+
+@posix_only
+def test_two_takers_of_one_stale_lock_staged_exactly_one_wins(name: str) -> None:
+    # The staged race: both find the lock stale, and the first is about to
+    # remove it.  (Before the takeover lock, the second then removed the first
+    # one's brand-new lock, and both won.)
+    lockfile.symlink(str(_dead_pid()), name)
+    first = _Stepped(name)
+    first.run_until("rmlink lock")
+    assert lockfile.readlink(name + ".takeover") == str(first.pid)
+    second = _Stepped(name)
+    second.run_until("rmlink lock")
+    assert second.done  # the takeover is in progress: busy
+    assert first.finish() == "result True False"
+    assert second.finish() == "result False None"
+    assert lockfile.readlink(name) == str(first.pid)
+    assert sorted(os.listdir(os.path.dirname(name))) == ["lock"]
+
+
+@posix_only
+@pytest.mark.parametrize("stale_takeover", [False, True])
+@pytest.mark.parametrize("seed", range(6))
+def test_two_takers_any_interleaving_exactly_one_wins(
+    name: str, seed: int, stale_takeover: bool
+) -> None:
+    import random
+
+    rng = random.Random(seed)
+    dead = str(_dead_pid())
+    lockfile.symlink(dead, name)
+    if stale_takeover:  # a taker was killed while taking over, too
+        lockfile.symlink(dead, name + ".takeover")
+    takers = [_Stepped(name), _Stepped(name)]
+    while not all(t.done for t in takers):
+        rng.choice([t for t in takers if not t.done]).step()
+    results = [t.finish() for t in takers]
+    # The winner may be the one that broke the stale lock (clean False), or the
+    # other, if it took the lock the moment it was free (clean True).
+    assert sorted(r.split()[1] for r in results) == ["False", "True"]
+    assert "result False None" in results
+    winner = takers[0 if results[0].startswith("result True") else 1]
+    assert lockfile.readlink(name) == str(winner.pid)
+    assert sorted(os.listdir(os.path.dirname(name))) == ["lock"]
+
+
+@posix_only
+@pytest.mark.parametrize(
+    "killed_at",
+    [
+        "its first look at the takeover lock",
+        "its second look at the owner, under the takeover lock",
+        "removing the stale lock",
+        "releasing the takeover lock",
+        "its second try for the lock",
+    ],
+)
+def test_taker_killed_mid_takeover_leaves_no_deadlock(
+    name: str, killed_at: str
+) -> None:
+    dead = _dead_pid()
+    lockfile.symlink(str(dead), name)
+    victim = _Stepped(name)
+    victim.run_until("symlink lock.takeover")
+    if killed_at != "its first look at the takeover lock":
+        victim.step()
+        victim.run_until(f"kill {dead}")
+    if killed_at not in (
+        "its first look at the takeover lock",
+        "its second look at the owner, under the takeover lock",
+    ):
+        victim.run_until("rmlink lock")
+    if killed_at in ("releasing the takeover lock", "its second try for the lock"):
+        victim.step()
+        victim.run_until("rmlink lock.takeover")
+    if killed_at == "its second try for the lock":
+        victim.step()
+        victim.run_until("symlink lock")
+    assert not victim.done
+    victim.kill()
+
+    lock = FilesystemLock(name)
+    assert lock.lock() is True
+    assert lockfile.readlink(name) == str(os.getpid())
+    lock.unlock()
+    # Whatever the victim left behind, the next takeover of a stale lock works
+    # and clears it.
+    lockfile.symlink(str(dead), name)
+    assert lock.lock() is True
+    assert lock.clean is False
+    assert sorted(os.listdir(os.path.dirname(name))) == ["lock"]
+    lock.unlock()

@@ -1,15 +1,50 @@
 """A mutex between processes, kept in the filesystem.
 
 A lock named ``name`` is held while a symbolic link exists at that path whose
-target is the decimal process id of its holder.  Creating a symlink is atomic
-and fails when the path already exists, so exactly one process can win the
-race to create it.  The target never has to exist: the link is only a place to
-write the owner's pid down.
+target is the decimal process id of its holder (the format Twisted's
+``twisted.python.lockfile`` uses).  Creating a symlink is atomic and fails when
+the path already exists, so exactly one process can win the race to create
+it.  The target never has to exist: the link is only a place to write the
+owner's pid down.
 
 If the recorded owner has died without releasing the lock, the lock is *stale*
 and the next process to try takes it over, noting that it was not released
 cleanly (`FilesystemLock.clean` is ``False``).  A link whose target is not a
 positive decimal integer can name no process, so it is treated as stale too.
+
+Taking over a stale lock
+------------------------
+
+Removing a stale link is the dangerous step.  Two processes that both find
+``name`` pointing at a dead pid may both decide to remove it; if the first has
+already removed it *and created its own link* by the time the second removes
+"the stale link", the second removes the first one's live lock, creates its
+own, and both hold the lock.  (Twisted's lock has this hole.)
+
+Here a link may only be removed by the process that created it (`unlock`) or
+by a process holding its *takeover lock*: a second link at
+``name + ".takeover"``, in the same format, taken by creating it.  The
+protocol for a stale ``name``:
+
+1. Take the takeover lock (by this same procedure, recursively).  If a live
+   process holds it, somebody else is taking over: `lock` returns ``False``.
+2. Holding it, read ``name`` again.  Only if it is still stale, remove it.
+   Nobody else can remove ``name`` meanwhile: its owner is dead and every
+   other would-be taker needs the takeover lock we hold.  So the link removed
+   is the very one found stale, never a fresh lock taken in between.
+3. Release the takeover lock, and race for ``name`` again as usual.
+
+A taker killed while it holds the takeover lock leaves that link stale in
+turn.  It is broken the same way, under ``name + ".takeover.takeover"``, and
+so on: each level is needed only while a taker at the level below is being
+killed, so the chain stays short, and no stale link can wedge the lock for
+good.  A leftover takeover link is harmless: the next takeover breaks it.
+
+The guarantee holds among processes that follow this protocol on one machine
+(process liveness is judged with ``kill(pid, 0)``, so processes in different
+pid namespaces sharing the directory can mistake each other for dead).  On a
+platform with no ``os.kill``, liveness cannot be checked: as in Twisted, a lock
+whose link names a process is then held until released, never taken over.
 
 The operating-system calls go through the module-level functions `symlink`,
 `readlink`, `rmlink` and `kill`, looked up each time they are used, so tests can
@@ -23,6 +58,7 @@ from __future__ import annotations
 import errno
 import os
 import sys
+from collections.abc import Callable
 
 __all__ = ["FilesystemLock", "isLocked"]
 
@@ -41,7 +77,7 @@ if sys.platform != "win32":
         """Remove the lock *filename*."""
         os.remove(filename)
 
-    def kill(pid: int, signal: int) -> None:
+    def _kill(pid: int, signal: int) -> None:
         """Send *signal* to *pid*; signal 0 only checks that the process exists."""
         os.kill(pid, signal)
 
@@ -92,7 +128,7 @@ else:
     _ERROR_ACCESS_DENIED = 5
     _ERROR_INVALID_PARAMETER = 87
 
-    def kill(pid: int, signal: int) -> None:
+    def _kill(pid: int, signal: int) -> None:
         """Check that process *pid* exists, like ``os.kill(pid, 0)`` on POSIX.
 
         *signal* is ignored: ``os.kill`` on Windows would terminate the process.
@@ -117,6 +153,14 @@ else:
             _kernel32.CloseHandle(handle)
 
 
+#: Checks that a process exists (``kill(pid, 0)``); ``None`` where the platform
+#: has no ``os.kill`` (then no lock naming a process is ever taken over).
+kill: Callable[[int, int], None] | None = _kill if hasattr(os, "kill") else None
+
+#: Appended to a lock's path to name the lock that guards its takeover.
+_TAKEOVER = ".takeover"
+
+
 def _parse_pid(value: str) -> int | None:
     """The pid recorded in a lock, or None if *value* is not a usable pid."""
     # Be strict: int() would accept " 12", "+12" and "1_2", and pid 0 or a
@@ -129,15 +173,86 @@ def _parse_pid(value: str) -> int | None:
 
 
 def _is_alive(pid: int) -> bool:
-    """Whether process *pid* exists."""
+    """Whether process *pid* exists (always ``True`` without ``kill``)."""
+    check = kill
+    if check is None:
+        return True  # no way to tell: assume the holder lives, as Twisted does
     try:
-        kill(pid, 0)
+        check(pid, 0)
     except OSError as e:
         if e.errno == errno.ESRCH:
             return False
         if e.errno == errno.EPERM:
             return True  # it exists, but belongs to someone else
         raise
+    return True
+
+
+def _is_stale(value: str) -> bool:
+    """Whether a lock recording *value* is held by nobody alive."""
+    pid = _parse_pid(value)
+    return pid is None or not _is_alive(pid)
+
+
+def _acquire(path: str, me: str) -> tuple[bool, bool]:
+    """Try to create the lock link *path* recording *me*, breaking it if stale.
+
+    Returns whether it is now ours, and whether that happened without
+    breaking a stale link (see the module docstring for the protocol).
+    """
+    clean = True
+    while True:
+        try:
+            symlink(me, path)
+        except OSError as e:
+            if e.errno != errno.EEXIST:
+                raise
+        else:
+            return True, clean
+
+        # Somebody's link is in the way: does its owner still live?
+        try:
+            value = readlink(path)
+        except OSError as e:
+            if e.errno == errno.ENOENT:
+                continue  # released meanwhile; race for it again
+            raise
+        if not _is_stale(value):
+            return False, clean
+
+        # Stale (or corrupt): only the holder of the takeover lock may break it.
+        guard = path + _TAKEOVER
+        if not _acquire(guard, me)[0]:
+            return False, clean  # a live process is taking it over
+        try:
+            if _break_if_stale(path):
+                clean = False
+        finally:
+            try:
+                rmlink(guard)
+            except FileNotFoundError:
+                pass  # it was broken: only if we looked dead to someone
+
+
+def _break_if_stale(path: str) -> bool:
+    """Remove the link *path* if it is stale; the caller holds its takeover lock.
+
+    Returns whether a stale link was removed.
+    """
+    try:
+        value = readlink(path)
+    except OSError as e:
+        if e.errno == errno.ENOENT:
+            return False  # released, or broken by a taker killed since
+        raise
+    if not _is_stale(value):
+        return False  # taken by a living process since we looked
+    # Nobody else can remove or replace this link now: its owner is dead and
+    # any other taker needs the takeover lock, which is ours.
+    try:
+        rmlink(path)
+    except FileNotFoundError:
+        return False
     return True
 
 
@@ -164,41 +279,16 @@ class FilesystemLock:
         """Try to take the lock without waiting.
 
         Returns ``True`` if the lock is now ours, ``False`` if a living process
-        (possibly this one) holds it.  A stale or corrupt lock is removed and
-        taken over.  Any `OSError` other than the expected races (the lock
-        already existing, or vanishing while we look at it) propagates.
+        (possibly this one) holds it, or is taking it over.  A stale or corrupt
+        lock is removed and taken over, race-free (see the module docstring).
+        Any `OSError` other than the expected races (the lock already
+        existing, or vanishing while we look at it) propagates.
         """
-        clean = True
-        while True:
-            try:
-                symlink(str(os.getpid()), self.name)
-            except OSError as e:
-                if e.errno != errno.EEXIST:
-                    raise
-            else:
-                self.locked = True
-                self.clean = clean
-                return True
-
-            # Somebody's lock is in the way: does its owner still live?
-            try:
-                value = readlink(self.name)
-            except OSError as e:
-                if e.errno == errno.ENOENT:
-                    continue  # released meanwhile; race for it again
-                raise
-            pid = _parse_pid(value)
-            if pid is not None and _is_alive(pid):
-                return False
-
-            # Stale (or corrupt): break it and try again.
-            try:
-                rmlink(self.name)
-            except OSError as e:
-                if e.errno == errno.ENOENT:
-                    continue  # another process broke it first
-                raise
-            clean = False
+        locked, clean = _acquire(self.name, str(os.getpid()))
+        if locked:
+            self.locked = True
+            self.clean = clean
+        return locked
 
     def unlock(self) -> None:
         """Release the lock.
