@@ -510,9 +510,7 @@ def test_takeover_in_progress_by_a_live_process_means_busy(
 
 
 @pytest.mark.parametrize("depth", [1, 2, 5])
-def test_takeover_locks_left_by_killed_takers_are_broken(
-    name: str, depth: int
-) -> None:
+def test_takeover_locks_left_by_killed_takers_are_broken(name: str, depth: int) -> None:
     # Takers killed while taking over leave their takeover links behind, even
     # one per level; none of them can wedge the lock.
     dead = str(_dead_pid())
@@ -566,9 +564,7 @@ class _Stepped:
 
     def __init__(self, name: str) -> None:
         env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(
-            filter(None, [_SRC, env.get("PYTHONPATH")])
-        )
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [_SRC, env.get("PYTHONPATH")]))
         self.proc = subprocess.Popen(
             [sys.executable, "-c", textwrap.dedent(_STEPPED), name],
             env=env,
@@ -707,3 +703,200 @@ def test_taker_killed_mid_takeover_leaves_no_deadlock(
     assert lock.clean is False
     assert sorted(os.listdir(os.path.dirname(name))) == ["lock"]
     lock.unlock()
+
+
+# -- Stress: many processes, holders killed at random, every section logged -----
+
+# A contender: takes the lock, logs "enter", holds it a moment, logs "exit",
+# releases it, and again, until killed.  Each log line is one O_APPEND write,
+# so the log's order is the order things happened in.
+_STRESS_CONTENDER = """
+    import importlib.util, os, random, sys, time
+    # Just the module (it imports nothing from the package): quick to start.
+    path = os.path.join(sys.argv[3], "deferred", "lockfile.py")
+    spec = importlib.util.spec_from_file_location("lockfile", path)
+    lockfile = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(lockfile)
+    lock = lockfile.FilesystemLock(sys.argv[1])
+    log = os.open(sys.argv[2], os.O_WRONLY | os.O_APPEND)
+    pid, rng = os.getpid(), random.Random()
+    os.write(log, f"start {pid}\\n".encode())
+    while True:
+        while not lock.lock():
+            time.sleep(rng.random() * 0.0005)
+        os.write(log, f"enter {pid} {int(bool(lock.clean))}\\n".encode())
+        time.sleep(rng.random() * 0.002)
+        os.write(log, f"exit {pid}\\n".encode())
+        lock.unlock()
+        time.sleep(rng.random() * 0.0005)
+"""
+
+
+class StressResult:
+    def __init__(self) -> None:
+        self.sections = 0  # critical sections entered
+        self.takeovers = 0  # of them, entered by breaking a stale lock
+        self.kills = 0  # contenders killed with SIGKILL
+        self.killed_holding = 0  # of them, killed inside a critical section
+        self.overlaps: list[str] = []  # entries while another process held it
+        self.seconds = 0.0
+
+    def __str__(self) -> str:
+        return (
+            f"{self.sections} critical sections ({self.takeovers} after taking "
+            f"over a stale lock), {self.kills} kill -9s ({self.killed_holding} "
+            f"inside a section), {len(self.overlaps)} overlaps, "
+            f"{self.seconds:.1f} s"
+        )
+
+
+def check_log(lines: list[str]) -> StressResult:
+    """Replay a stress log: nobody may enter while another holds the lock.
+
+    A holder stops holding when it logs "exit", or when the test logs "dead"
+    for it: the test logs that once the process has died but before reaping
+    it, and an unreaped (zombie) process still counts as alive to ``kill(pid,
+    0)``, so no one can take its lock over before that line.
+    """
+    result = StressResult()
+    holder: str | None = None
+    for number, line in enumerate(lines, 1):
+        event, pid, *rest = line.split()
+        if event == "enter":
+            if holder is not None:
+                result.overlaps.append(f"line {number}: {pid} entered, {holder} held")
+            holder = pid
+            result.sections += 1
+            result.takeovers += rest == ["0"]
+        elif event == "exit":
+            if holder == pid:
+                holder = None
+        elif event == "dead":
+            result.kills += 1
+            if holder == pid:
+                holder = None
+                result.killed_holding += 1
+    return result
+
+
+def stress(
+    directory: Path,
+    processes: int = 4,
+    seconds: float = 3.0,
+    min_takeovers: int = 5,
+    max_seconds: float = 30.0,
+    src: str = _SRC,
+) -> StressResult:
+    """Run *processes* contenders for the lock in *directory*, killing one
+    with SIGKILL every few tens of milliseconds (mostly the holder), for
+    *seconds* and until *min_takeovers* stale locks were taken over (but at
+    most *max_seconds*), then check the log for overlapping sections."""
+    import random
+    import signal
+    import time
+
+    name, log = str(directory / "lock"), directory / "log"
+    log.touch()
+    code = textwrap.dedent(_STRESS_CONTENDER)
+    argv = [sys.executable, "-c", code, name, str(log), src]
+    rng = random.Random(1234)
+    running: dict[int, subprocess.Popen[bytes]] = {}
+    logfd = os.open(log, os.O_WRONLY | os.O_APPEND)
+
+    def spawn() -> None:
+        proc = subprocess.Popen(argv)
+        running[proc.pid] = proc
+
+    def kill(pid: int) -> None:
+        proc = running.pop(pid)
+        proc.send_signal(signal.SIGKILL)
+        # Wait for its death without reaping it; log it; then reap it.
+        os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT)
+        os.write(logfd, f"dead {pid}\n".encode())
+        proc.wait()
+
+    start = time.monotonic()
+    try:
+        for _ in range(processes):
+            spawn()
+        while True:
+            elapsed = time.monotonic() - start
+            if elapsed > max_seconds:
+                break
+            if elapsed > seconds:
+                done = check_log(log.read_text().splitlines())
+                if done.takeovers >= min_takeovers:
+                    break
+            time.sleep(rng.uniform(0.01, 0.06))
+            victim = rng.choice(list(running))
+            if rng.random() < 0.8:  # mostly the holder, when it is one of ours
+                try:
+                    holder = int(lockfile.readlink(name))
+                except (OSError, ValueError):
+                    pass
+                else:
+                    if holder in running:
+                        victim = holder
+            kill(victim)
+            spawn()
+    finally:
+        for pid in list(running):
+            kill(pid)
+        os.close(logfd)
+    result = check_log(log.read_text().splitlines())
+    result.seconds = time.monotonic() - start
+    return result
+
+
+@posix_only
+def test_stress_holders_killed_at_random_never_overlap(tmp_path: Path) -> None:
+    result = stress(tmp_path)
+    print(result)
+    assert result.overlaps == []
+    assert result.takeovers >= 5, result
+    assert result.sections >= 50, result
+    assert result.killed_holding >= 1, result
+
+
+def test_check_log_finds_overlaps() -> None:
+    # The checker itself: a second entry before the first holder exits or
+    # dies is an overlap; an entry after either is not.
+    log = [
+        "enter 1 1",
+        "exit 1",
+        "enter 2 1",
+        "dead 2",
+        "enter 3 0",
+        "enter 4 1",
+        "exit 4",
+    ]
+    result = check_log(log)
+    assert result.overlaps == ["line 6: 4 entered, 3 held"]
+    assert (result.sections, result.takeovers) == (4, 1)
+    assert (result.kills, result.killed_holding) == (1, 1)
+
+
+if __name__ == "__main__":
+    # A longer run than the unit suite's, e.g.:
+    #   python tests/test_lockfile.py --processes 8 --seconds 30
+    import argparse
+    import tempfile
+
+    parser = argparse.ArgumentParser(description="FilesystemLock stress test")
+    parser.add_argument("--processes", type=int, default=8)
+    parser.add_argument("--seconds", type=float, default=30.0)
+    parser.add_argument("--src", default=_SRC, help="where to import deferred from")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        outcome = stress(
+            Path(tmp),
+            processes=args.processes,
+            seconds=args.seconds,
+            min_takeovers=0,
+            max_seconds=args.seconds,
+            src=args.src,
+        )
+    print(outcome)
+    for overlap in outcome.overlaps:
+        print(overlap)
+    sys.exit(1 if outcome.overlaps else 0)
