@@ -567,10 +567,12 @@ def test_copies_share_the_number_of_the_original() -> None:
         assert twin.count == original.count
 
 
-def test_assigning_stack_is_accepted_and_ignored() -> None:
+def test_stack_is_deprecated_and_assigning_it_is_ignored() -> None:
     f = Failure(ValueError())
-    f.stack = [("somewhere", "file.py", 1, (), ())]
-    assert f.stack == []
+    with pytest.deprecated_call():
+        f.stack = [("somewhere", "file.py", 1, (), ())]
+    with pytest.deprecated_call():
+        assert f.stack == []
 
 
 def test_stand_in_traceback_frames_link_to_their_callers() -> None:
@@ -606,3 +608,153 @@ def test_stand_in_traceback_carries_the_captured_variables() -> None:
         capture_locals=True,
     )
     assert summary[-1].locals == {"argument": "'42'"}
+
+
+# -- Failure is a BaseException, as in Twisted ------------------------------
+
+
+def test_a_failure_can_be_raised_and_caught_as_itself() -> None:
+    original = failureFromRaise()
+    with pytest.raises(Failure) as caught:
+        raise original
+    assert caught.value is original
+    assert isinstance(original, BaseException)
+    assert not isinstance(original, Exception)
+
+
+def test_capturing_a_raised_failure_copies_it() -> None:
+    original = failureFromRaise()
+    try:
+        raise original
+    except Failure:
+        captured = Failure()
+    assert captured is not original
+    assert captured.value is original.value
+    assert captured.type is ValueError
+    assert captured.tb is original.tb
+    assert captured.count == original.count
+
+
+def test_a_failure_raised_in_a_callback_becomes_the_result() -> None:
+    original = failureFromRaise()
+    d: Deferred[Any] = Deferred()
+
+    def reraise(_: object) -> None:
+        raise original
+
+    seen: list[Failure] = []
+    d.addCallback(reraise)
+    d.addErrback(seen.append)
+    d.callback(None)
+    [got] = seen
+    assert got.type is ValueError  # not a Failure wrapping a Failure
+    assert got.value is original.value
+
+
+def test_raising_a_sub_failure_in_an_errback_unwraps_a_first_error() -> None:
+    from deferred import FirstError, gatherResults
+
+    inner: Deferred[int] = Deferred()
+    d = gatherResults([inner])
+
+    def unwrap(f: Failure) -> None:
+        f.trap(FirstError)
+        raise f.value.subFailure
+
+    d.addErrback(unwrap)
+    inner.errback(KeyError("k"))
+    inner.addErrback(lambda f: None)
+    with pytest.raises(KeyError):
+        d.result.raiseException()
+    d.addErrback(lambda f: None)
+
+
+def test_a_failure_raised_and_caught_in_an_errback_is_not_a_type_error() -> None:
+    d: Deferred[Any] = Deferred()
+    caught: list[Failure] = []
+
+    def errback(f: Failure) -> None:
+        try:
+            raise f
+        except Failure as again:
+            caught.append(again)
+
+    d.addErrback(errback)
+    d.errback(ValueError("v"))
+    assert caught[0].type is ValueError
+
+
+def test_a_failure_made_without_raising_and_pickled_round_trips() -> None:
+    # BaseException's own pickling would call Failure() again on loading.
+    f = Failure(KeyError("k"))
+    twin = pickle.loads(pickle.dumps(f))
+    assert twin.type is KeyError
+    assert twin.pickled
+    assert twin.parents == f.parents
+
+
+def test_pickled_state_has_twisteds_shape() -> None:
+    f = failureFromRaise()
+    state = f.__reduce__()[2]
+    assert state["parents"] == f.parents
+    assert state["stack"] == []
+    assert [frame[:3] for frame in state["frames"]] == [
+        frame[:3] for frame in f.frames
+    ]
+    revived = Failure.__new__(Failure)
+    revived.__setstate__(state)
+    assert revived.parents == f.parents
+    assert revived.frames == state["frames"]
+    assert revived.check(ValueError) is ValueError
+
+
+def test_frames_hold_empty_tuples_when_no_variables_were_captured() -> None:
+    f = failureFromRaise()
+    assert f.frames
+    for _, _, _, localVars, globalVars in f.frames:
+        assert localVars == ()
+        assert globalVars == ()
+
+
+def test_format_frames_writes_each_detail_level() -> None:
+    from deferred.failure import format_frames
+
+    frames = failureFromRaise().frames
+    for detail, expected in (
+        ("default", f'  File "{frames[-1][1]}", line {frames[-1][2]}'),
+        ("brief", f"{frames[-1][1]}:{frames[-1][2]}:{frames[-1][0]}"),
+        ("verbose", " [ Locals ]"),
+        ("verbose-vars-not-captured", " [Capture of Locals and Globals disabled"),
+    ):
+        lines: list[str] = []
+        format_frames(frames, lines.append, detail)
+        assert any(line.startswith(expected) for line in lines), (detail, lines)
+    with pytest.raises(ValueError):
+        format_frames(frames, lines.append, "loud")
+
+
+def test_start_debug_mode_opens_the_debugger_on_captured_exceptions(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import pdb
+
+    from deferred import failure as failureModule
+
+    seen: list[object] = []
+    monkeypatch.setattr(pdb, "post_mortem", seen.append)
+    monkeypatch.setattr(Failure, "__init__", Failure.__init__)
+    failureModule.startDebugMode()
+    try:
+        raise ValueError("debug me")
+    except ValueError:
+        f = Failure()
+    assert f.type is ValueError
+    assert len(seen) == 1
+    Failure(ValueError())  # an explicit exception: no debugger
+    assert len(seen) == 1
+    monkeypatch.setattr(failureModule, "DO_POST_MORTEM", False)
+    try:
+        raise ValueError("quiet")
+    except ValueError:
+        Failure()
+    assert len(seen) == 1

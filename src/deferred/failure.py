@@ -12,20 +12,22 @@ pickling, or :meth:`Failure.cleanFailure`.
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from itertools import count as _count
 from types import TracebackType
 from typing import IO, TYPE_CHECKING, Any, NoReturn, TypeVar
 
 if TYPE_CHECKING:
-    from collections.abc import Generator
+    from collections.abc import Callable, Generator
 
-__all__ = ["Failure", "NoCurrentExceptionError"]
+__all__ = ["Failure", "NoCurrentExceptionError", "format_frames", "startDebugMode"]
 
 _T = TypeVar("_T")
 
 #: One traceback entry: ``(function, file, line, locals, globals)``; the two
-#: variable lists are empty unless the Failure was made with ``captureVars``.
-Frame = tuple[str, str, int, list[tuple[str, Any]], list[tuple[str, Any]]]
+#: variable lists are empty tuples unless the Failure was made with
+#: ``captureVars``.
+Frame = tuple[str, str, int, Sequence[tuple[str, Any]], Sequence[tuple[str, Any]]]
 
 _failureCounter = _count(1)
 
@@ -59,7 +61,7 @@ def _safeRepr(obj: object) -> str:
         return f"<unrepresentable {type(obj).__name__} object>"
 
 
-class Failure:
+class Failure(BaseException):
     """An exception, its type and its traceback, captured for later.
 
     ``Failure()`` captures the exception being handled (inside ``except``);
@@ -67,9 +69,15 @@ class Failure:
     unless ``exc_tb`` is given; ``Failure(value, type, tb)`` takes an explicit
     triple.  Wrapping a Failure copies it.
 
-    Differences from Twisted's ``twisted.python.failure.Failure``: it is not a
-    ``BaseException`` subclass, and :meth:`check` matches any class by
-    ``issubclass`` (Twisted matches non-``Exception`` classes only exactly).
+    As in Twisted, a Failure is itself a ``BaseException``: code may
+    ``raise`` one (say, ``raise f.value.subFailure`` to unwrap a
+    :class:`~deferred.FirstError`), and wherever a raised Failure is caught
+    and captured again -- in a callback, a generator, a coroutine -- the
+    result is a copy of that Failure, not a Failure wrapping a Failure.
+
+    Difference from Twisted's ``twisted.python.failure.Failure``:
+    :meth:`check` matches any class by ``issubclass`` (Twisted matches classes
+    that are not ``Exception`` subclasses only exactly).
     """
 
     value: BaseException
@@ -104,11 +112,12 @@ class Failure:
                     "Failure() needs an exception: pass one, or call it inside "
                     "an 'except' block"
                 )
-        elif isinstance(exc_value, Failure):
+        if isinstance(exc_value, Failure):
+            # Wrapping a Failure (or capturing one that was raised) copies it.
             self.__dict__.update(exc_value.__dict__)
             self._count = exc_value.count  # the copy shares the number
             return
-        elif not isinstance(exc_value, BaseException):
+        if not isinstance(exc_value, BaseException):
             raise TypeError(f"Failure needs an exception instance, not {exc_value!r}")
         self.value = exc_value
         self.type = type(exc_value) if exc_type is None else exc_type
@@ -148,12 +157,14 @@ class Failure:
 
     @property
     def stack(self) -> list[Frame]:
-        """Always empty: kept for code written against old Twisted."""
+        """Always empty, and deprecated (as in Twisted since 24.10): the
+        frames that led to the ``except`` are not kept."""
+        _warnStack()
         return []
 
     @stack.setter
     def stack(self, stack: object) -> None:
-        pass  # accepted and dropped, so old code that sets it still runs
+        _warnStack()  # accepted and dropped, as by Twisted
 
     @property
     def parents(self) -> list[str]:
@@ -262,40 +273,20 @@ class Failure:
         if detail == "brief":
             kind = "Traceback" if frames else "Traceback (failure with no frames)"
             w(f"{kind}: {_safeStr(self.type)}: {_safeStr(self.value)}\n")
-            for name, filename, lineno, _, _ in frames:
-                w(f"{filename}:{lineno}:{name}\n")
+            format_frames(frames, w, "brief")
         else:
             if detail == "verbose":
                 pickled = " (pickled) " if self.pickled else " "
                 w(f"*--- Failure #{self.count}{pickled}---\n")
+                if not self.captureVars:
+                    detail = "verbose-vars-not-captured"
             else:
                 w(self._chainedText())
                 w("Traceback (most recent call last):\n")
-            if not frames:
-                w("Failure: ")
-            elif detail == "default":
-                import linecache
-
-                for name, filename, lineno, _, _ in frames:
-                    w(f'  File "{filename}", line {lineno}, in {name}\n')
-                    # Two lines a frame, source or not, as Twisted writes.
-                    w(f"    {linecache.getline(filename, lineno).strip()}\n")
+            if frames:
+                format_frames(frames, w, detail)
             else:
-                for name, filename, lineno, localVars, globalVars in frames:
-                    w(f"{filename}:{lineno}: {name}(...)\n")
-                    if not self.captureVars:
-                        continue
-                    w(" [ Locals ]\n")
-                    for key, val in localVars:
-                        w(f"  {key} : {_safeRepr(val)}\n")
-                    w(" ( Globals )\n")
-                    for key, val in globalVars:
-                        w(f"  {key} : {_safeRepr(val)}\n")
-                if not self.captureVars:
-                    w(
-                        " [Capture of Locals and Globals disabled "
-                        "(use captureVars=True)]\n"
-                    )
+                w("Failure: ")
             w(f"{_qual(self.type)}: {_safeStr(self.value)}\n")
             if detail == "verbose":
                 w(f"*--- End of Failure #{self.count} ---\n")
@@ -351,18 +342,50 @@ class Failure:
             chain = self._chain = chain.text()
         return chain
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # BaseException's own __reduce__ would call Failure(*args) to
+        # unpickle, capturing whatever exception is being handled then.
+        return (_unpickle, (type(self),), self.__getstate__())
+
     def __getstate__(self) -> dict[str, Any]:
+        # Twisted's shape ("frames", "parents" and an empty "stack"), so
+        # pickles and copies read the same on both sides.
         state = self.__dict__.copy()
+        state.pop("_frames", None)
+        state.pop("_parents", None)
         state["_chain"] = self._chainedText()
         state["tb"] = None
-        state["_frames"] = _safeFrames(self.frames, self.captureVars)
-        state["_parents"] = self.parents
+        state["frames"] = _safeFrames(self.frames, self.captureVars)
+        state["parents"] = self.parents
+        state["stack"] = []
         state["_count"] = self.count  # a copy keeps the number
         state["pickled"] = 1
         return state
 
-    def __setstate__(self, state: dict[str, Any]) -> None:
+    def __setstate__(self, state: dict[str, Any] | None) -> None:
+        state = dict(state or ())
+        state.pop("stack", None)
+        for public in ("frames", "parents"):
+            if public in state:
+                state["_" + public] = state.pop(public)
+        if "count" in state:  # as Twisted's pickles carry it
+            state["_count"] = state.pop("count")
         self.__dict__.update(state)
+
+
+def _unpickle(cls: type[Failure]) -> Failure:
+    return _newFailure(cls)
+
+
+def _warnStack() -> None:
+    import warnings
+
+    warnings.warn(
+        "Failure.stack is deprecated and always empty: use "
+        "traceback.extract_tb(failure.tb) for the frames that are kept",
+        DeprecationWarning,
+        stacklevel=3,
+    )
 
 
 _CAUSE = "The above exception was the direct cause of the following exception:"
@@ -454,6 +477,81 @@ class _TextTraceback:
         return head
 
 
+def format_frames(
+    frames: Sequence[Frame], write: Callable[[str], object], detail: str = "default"
+) -> None:
+    """Write ``frames`` (as in :attr:`Failure.frames`) as traceback text, one
+    ``write()`` call per line.
+
+    ``detail`` is ``default`` (file, line and source, as Python shows them),
+    ``brief`` (``file:line:function``), ``verbose`` (with the captured
+    variables) or ``verbose-vars-not-captured`` (saying they were not).
+    """
+    if detail == "brief":
+        for name, filename, lineno, _, _ in frames:
+            write(f"{filename}:{lineno}:{name}\n")
+    elif detail == "default":
+        import linecache
+
+        for name, filename, lineno, _, _ in frames:
+            write(f'  File "{filename}", line {lineno}, in {name}\n')
+            # Two lines a frame, source or not, as Twisted writes.
+            write(f"    {linecache.getline(filename, lineno).strip()}\n")
+    elif detail == "verbose":
+        for name, filename, lineno, localVars, globalVars in frames:
+            write(f"{filename}:{lineno}: {name}(...)\n")
+            write(" [ Locals ]\n")
+            for key, val in localVars:
+                write(f"  {key} : {_safeRepr(val)}\n")
+            write(" ( Globals )\n")
+            for key, val in globalVars:
+                write(f"  {key} : {_safeRepr(val)}\n")
+    elif detail == "verbose-vars-not-captured":
+        for name, filename, lineno, _, _ in frames:
+            write(f"{filename}:{lineno}: {name}(...)\n")
+        write(" [Capture of Locals and Globals disabled (use captureVars=True)]\n")
+    else:
+        raise ValueError(
+            "detail must be 'default', 'brief', 'verbose' or "
+            f"'verbose-vars-not-captured', not {detail!r}"
+        )
+
+
+#: Whether :func:`startDebugMode` opens the debugger (it can be turned off
+#: again, as in Twisted).
+DO_POST_MORTEM = True
+
+_plainInit = Failure.__init__
+
+
+def startDebugMode() -> None:
+    """Open ``pdb`` at the frame that raised, whenever a Failure is made from
+    the exception being handled (``Failure()``, ``errback()`` with no
+    argument), before capturing it as usual; set :data:`DO_POST_MORTEM` to
+    ``False`` to stop.  For interactive debugging only."""
+
+    def debuggingInit(
+        self: Failure,
+        exc_value: BaseException | Failure | None = None,
+        exc_type: _ExcType | None = None,
+        exc_tb: TracebackType | None = None,
+        captureVars: bool = False,
+    ) -> None:
+        if exc_value is None and exc_type is None and exc_tb is None:
+            kind, value, tb = sys.exc_info()
+            if DO_POST_MORTEM and value is not None and kind is not type(self):
+                import pdb
+
+                print(
+                    "Jumping into debugger for post-mortem of exception "
+                    f"'{_safeStr(value)}':"
+                )
+                pdb.post_mortem(tb)
+        _plainInit(self, exc_value, exc_type, exc_tb, captureVars)
+
+    Failure.__init__ = debuggingInit  # type: ignore[method-assign]
+
+
 def _where(frames: list[Frame]) -> list[tuple[str, str, int]]:
     return [(name, filename, lineno) for name, filename, lineno, _, _ in frames]
 
@@ -478,8 +576,8 @@ def _extractFrames(tb: TracebackType | None, captureVars: bool) -> list[Frame]:
     while tb is not None:
         frame = tb.tb_frame
         code = frame.f_code
-        localVars: list[tuple[str, Any]] = []
-        globalVars: list[tuple[str, Any]] = []
+        localVars: Sequence[tuple[str, Any]] = ()
+        globalVars: Sequence[tuple[str, Any]] = ()
         if captureVars:
             localVars = [kv for kv in frame.f_locals.items() if kv[0] != "__builtins__"]
             if frame.f_locals is not frame.f_globals:
@@ -518,6 +616,9 @@ def _failureFromCaught(exc: BaseException) -> Failure:
     tb = exc.__traceback__
     if tb is not None:
         tb = exc.__traceback__ = tb.tb_next
+    if type(exc) in _FAILURE_TYPES:
+        # A Failure raised (``raise failure``): it is the outcome itself.
+        return Failure(exc)
     # _failureFromException() inlined: this runs for every exception a
     # callback raises.
     failure = _newFailure(Failure)
@@ -529,6 +630,8 @@ def _failureFromCaught(exc: BaseException) -> Failure:
 
 def _failureFromException(exc: BaseException) -> Failure:
     """The hot-path constructor: a Failure for an exception just caught."""
+    if type(exc) in _FAILURE_TYPES:
+        return Failure(exc)
     failure = _newFailure(Failure)
     failure.value = exc
     failure.type = type(exc)
@@ -536,7 +639,7 @@ def _failureFromException(exc: BaseException) -> Failure:
     return failure
 
 
-_newFailure = object.__new__
+_newFailure = BaseException.__new__
 
 #: Failure and its subclasses: ``type(x) in _FAILURE_TYPES`` is the callback
 #: loop's cheap isinstance() check.
