@@ -80,6 +80,10 @@ class Failure(BaseException):
     that are not ``Exception`` subclasses only exactly).
     """
 
+    # Slots for the three attributes every Failure sets: making one then
+    # allocates no instance dictionary (other attributes still go in one).
+    __slots__ = ("tb", "type", "value")
+
     value: BaseException
     type: _ExcType
     tb: TracebackType | None
@@ -114,6 +118,9 @@ class Failure(BaseException):
                 )
         if isinstance(exc_value, Failure):
             # Wrapping a Failure (or capturing one that was raised) copies it.
+            self.value = exc_value.value
+            self.type = exc_value.type
+            self.tb = exc_value.tb
             self.__dict__.update(exc_value.__dict__)
             self._count = exc_value.count  # the copy shares the number
             return
@@ -351,6 +358,8 @@ class Failure(BaseException):
         # Twisted's shape ("frames", "parents" and an empty "stack"), so
         # pickles and copies read the same on both sides.
         state = self.__dict__.copy()
+        state["value"] = self.value
+        state["type"] = self.type
         state.pop("_frames", None)
         state.pop("_parents", None)
         state["_chain"] = self._chainedText()
@@ -370,6 +379,9 @@ class Failure(BaseException):
                 state["_" + public] = state.pop(public)
         if "count" in state:  # as Twisted's pickles carry it
             state["_count"] = state.pop("count")
+        for slot in Failure.__slots__:
+            if slot in state:
+                setattr(self, slot, state.pop(slot))
         self.__dict__.update(state)
 
 
