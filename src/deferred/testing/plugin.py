@@ -38,143 +38,44 @@ from __future__ import annotations
 
 import gc
 import inspect
-import logging
 import sys
 from collections.abc import Callable, Coroutine, Generator
-from typing import Any, NoReturn, cast
+from typing import Any, cast
 
 import pytest
 
-from .._debug import LOGGER_NAME, UNHANDLED_MESSAGE
 from .._deferred import _DEFERRED_TYPES, Deferred
+from .._raising import raiseFailure
 from ..clock import Clock
-from ..failure import Failure, _qual
+from ..failure import Failure
+from ._support import (
+    DEFAULT_TIMEOUT,
+    UnhandledErrors,
+    _Catcher,
+    catching,
+    checkTimeout,
+    collectAfterTest,
+    describe,
+    gcAging,
+    startCatching,
+    stopCatching,
+    timeoutMessage,
+    unwatchGarbage,
+    waitFor,
+    watchGarbage,
+)
 
 __all__ = ["DEFAULT_TIMEOUT", "UnhandledErrors", "clock", "deferred_errors"]
-
-#: Seconds a test's Deferred or coroutine may take, unless configured.
-DEFAULT_TIMEOUT = 120.0
 
 # The name of both the ini option and the marker.
 _TIMEOUT = "deferred_timeout"
 # Markers by which other plugins claim an async test.
 _OTHER_FRAMEWORKS = ("asyncio", "anyio", "trio")
 
-# A full garbage collection costs milliseconds in a big test session, so after
-# each test we make one only when it can find something a young-generation
-# collection would not.  Up to 3.13, CPython's collector has three
-# generations, and what a test made stays in the two youngest until a
-# collection of generation 1 or 2 runs (automatic, or by the test's own
-# gc.collect()); from 3.14 the collector is incremental, and any collection
-# may age objects.
-_AGING, _YOUNG = (0, 0) if sys.version_info >= (3, 14) else (1, 1)
-
-
-class UnhandledErrors:
-    """The errors left unhandled in Deferreds so far in the current test.
-
-    The ``deferred_errors`` fixture gives the test this object.  An error
-    still in it when the test (or its teardown) ends makes the test fail;
-    :meth:`flush` takes out the errors the test expected.
-    """
-
-    __slots__ = ("_entries",)
-
-    def __init__(self) -> None:
-        # (log message, failure) pairs: the message may hold debug stacks.
-        self._entries: list[tuple[str, Failure]] = []
-
-    def flush(self, *errorTypes: type[BaseException]) -> list[Failure]:
-        """Take out the errors of any of ``errorTypes`` (all errors if none are
-        given) and return their failures, oldest first.
-
-        Garbage is collected first, so a failed Deferred that only a reference
-        cycle kept alive has reported its error by then.
-        """
-        for errorType in errorTypes:
-            if not (
-                isinstance(errorType, type) and issubclass(errorType, BaseException)
-            ):
-                raise TypeError(f"flush() takes exception classes, not {errorType!r}")
-        gc.collect()
-        entries, self._entries = self._entries, []
-        taken: list[Failure] = []
-        for entry in entries:
-            if not errorTypes or entry[1].check(*errorTypes):
-                taken.append(entry[1])
-            else:
-                self._entries.append(entry)
-        return taken
-
-    def _add(self, message: str, failure: Failure) -> None:
-        self._entries.append((message, failure))
-
-    def _takeAll(self) -> list[tuple[str, Failure]]:
-        entries, self._entries = self._entries, []
-        return entries
-
-    def __repr__(self) -> str:
-        kinds = ", ".join(_qual(failure.type) for _, failure in self._entries)
-        return f"<UnhandledErrors [{kinds}]>"
-
-
-# One catcher per running test, innermost last: pytester runs pytest inside a
-# test, and a record belongs to the innermost test only.
-_catchers: list[_Catcher] = []
-
-
-class _Catcher(logging.Handler):
-    """Takes the "unhandled error" records of the ``"deferred"`` logger."""
-
-    def __init__(self, errors: UnhandledErrors) -> None:
-        super().__init__(logging.ERROR)
-        self.errors = errors
-
-    def emit(self, record: logging.LogRecord) -> None:
-        if _catchers[-1] is not self:
-            return
-        message = record.msg
-        if not (isinstance(message, str) and message.startswith(UNHANDLED_MESSAGE)):
-            return
-        failure = getattr(record, "failure", None)
-        if not isinstance(failure, Failure):
-            excInfo = record.exc_info
-            if not excInfo or excInfo[1] is None:
-                return
-            failure = Failure(excInfo[1], excInfo[0], excInfo[2])
-        self.errors._add(record.getMessage(), failure)
-
-
-class _GcWatch:
-    """Counts the garbage collections that may have aged objects (a
-    ``gc.callbacks`` entry)."""
-
-    __slots__ = ("aging",)
-
-    def __init__(self) -> None:
-        self.aging = 0
-
-    def __call__(self, phase: str, info: dict[str, int]) -> None:
-        if phase == "start" and info["generation"] >= _AGING:
-            self.aging += 1
-
-
-def _startCatching() -> _Catcher:
-    catcher = _Catcher(UnhandledErrors())
-    _catchers.append(catcher)
-    logging.getLogger(LOGGER_NAME).addHandler(catcher)
-    return catcher
-
-
-def _stopCatching(catcher: _Catcher) -> None:
-    logging.getLogger(LOGGER_NAME).removeHandler(catcher)
-    _catchers.remove(catcher)
-
-
 _ERRORS = pytest.StashKey[UnhandledErrors]()
-_AGING_AT_START = pytest.StashKey[int]()
+_AGING_AT_START = pytest.StashKey[int | None]()
 _DEFAULT_TIMEOUT = pytest.StashKey[float]()
-_GC_WATCH = pytest.StashKey[_GcWatch]()
+_WATCHING = pytest.StashKey[bool]()
 _SESSION_CATCHER = pytest.StashKey[_Catcher]()
 _OUTSIDE_TESTS = pytest.StashKey[list[tuple[str, Failure]]]()
 
@@ -198,34 +99,18 @@ def pytest_configure(config: pytest.Config) -> None:
         "take before the test fails (from the deferred plugin)",
     )
     try:
-        timeout = _checkTimeout(config.getini(_TIMEOUT), f"the {_TIMEOUT} ini option")
+        timeout = checkTimeout(config.getini(_TIMEOUT), f"the {_TIMEOUT} ini option")
     except ValueError as e:
         raise pytest.UsageError(str(e)) from None
     config.stash[_DEFAULT_TIMEOUT] = timeout
-    watch = config.stash[_GC_WATCH] = _GcWatch()
-    gc.callbacks.append(watch)
+    watchGarbage()
+    config.stash[_WATCHING] = True
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    watch = config.stash.get(_GC_WATCH, None)
-    if watch is not None:
-        gc.callbacks.remove(watch)
-
-
-def _checkTimeout(value: object, what: str) -> float:
-    seconds = value
-    if isinstance(value, str):
-        try:
-            seconds = float(value)
-        except ValueError:
-            pass
-    if (
-        isinstance(seconds, bool)
-        or not isinstance(seconds, (int, float))
-        or not seconds > 0  # also refuses NaN
-    ):
-        raise ValueError(f"{what} must be a positive number of seconds, not {value!r}")
-    return float(seconds)
+    if config.stash.get(_WATCHING, False):
+        del config.stash[_WATCHING]
+        unwatchGarbage()
 
 
 def _timeoutFor(item: pytest.Item) -> float:
@@ -241,7 +126,7 @@ def _timeoutFor(item: pytest.Item) -> float:
         )
     value = marker.args[0] if marker.args else marker.kwargs["seconds"]
     try:
-        return _checkTimeout(value, what)
+        return checkTimeout(value, what)
     except ValueError as e:
         pytest.fail(str(e), pytrace=False)
 
@@ -270,7 +155,7 @@ def deferred_errors(request: pytest.FixtureRequest) -> UnhandledErrors:
 # Errors reported while no test runs (collection, between tests, the final
 # collection) are caught too, and fail the run.
 def pytest_sessionstart(session: pytest.Session) -> None:
-    session.config.stash[_SESSION_CATCHER] = _startCatching()
+    session.config.stash[_SESSION_CATCHER] = startCatching()
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
@@ -278,7 +163,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     if catcher is None:
         return
     gc.collect()
-    _stopCatching(catcher)
+    stopCatching(catcher)
     entries = catcher.errors._takeAll()
     if entries:
         session.config.stash[_OUTSIDE_TESTS] = entries
@@ -295,19 +180,19 @@ def pytest_terminal_summary(
     entries = config.stash.get(_OUTSIDE_TESTS, None)
     if entries:
         terminalreporter.section("unhandled errors in Deferreds", red=True)
-        terminalreporter.line(_describe(entries, "outside the tests"))
+        terminalreporter.line(_describeUnhandled(entries, "outside the tests"))
 
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_protocol(item: pytest.Item) -> Generator[None, object, None]:
     _releaseLastFailure()
-    catcher = _startCatching()
+    catcher = startCatching()
     item.stash[_ERRORS] = catcher.errors
-    item.stash[_AGING_AT_START] = item.config.stash[_GC_WATCH].aging
+    item.stash[_AGING_AT_START] = gcAging()
     try:
         yield
     finally:
-        _stopCatching(catcher)
+        stopCatching(catcher)
         del item.stash[_ERRORS]
 
 
@@ -339,11 +224,7 @@ def pytest_runtest_call(item: pytest.Item) -> None:
 # trylast: after the fixtures are torn down, so their errors are seen too.
 @pytest.hookimpl(trylast=True)
 def pytest_runtest_teardown(item: pytest.Item) -> None:
-    if item.stash.get(_AGING_AT_START, None) == item.config.stash[_GC_WATCH].aging:
-        # Nothing the test made has aged: a young collection finds its garbage.
-        gc.collect(_YOUNG)
-    else:
-        gc.collect()
+    collectAfterTest(item.stash.get(_AGING_AT_START, None))
     _failOnUnhandledErrors(item, "at the teardown of this test")
 
 
@@ -353,19 +234,17 @@ def _failOnUnhandledErrors(item: pytest.Item, when: str) -> None:
         return
     entries = errors._takeAll()
     if entries:
-        pytest.fail(_describe(entries, when), pytrace=False)
+        pytest.fail(_describeUnhandled(entries, when), pytrace=False)
 
 
-def _describe(entries: list[tuple[str, Failure]], when: str) -> str:
-    count = len(entries)
-    lines = [
-        f"{count} unhandled error{'s' if count > 1 else ''} in "
-        f"{'Deferreds' if count > 1 else 'a Deferred'} {when} (a test that "
-        "expects them takes them with deferred_errors.flush(ExceptionType)):"
-    ]
-    for message, failure in entries:
-        lines += ["", message, failure.getTraceback().rstrip("\n")]
-    return "\n".join(lines)
+def _describeUnhandled(entries: list[tuple[str, Failure]], when: str) -> str:
+    many = len(entries) > 1
+    return describe(
+        entries,
+        "unhandled errors in Deferreds" if many else "unhandled error in a Deferred",
+        when,
+        "a test that expects them takes them with deferred_errors.flush(ExceptionType)",
+    )
 
 
 # -- running Deferreds and coroutines -----------------------------------------
@@ -408,7 +287,7 @@ def _deferredRunner(
                 " that needs the loop running should be async def)",
             )
             if isinstance(outcome, Failure):
-                _raiseFailure(outcome)
+                raiseFailure(outcome)
         elif inspect.iscoroutine(result):
             _runCoroutine(result, _timeoutFor(item))
         else:
@@ -435,25 +314,12 @@ def _runCoroutine(coro: Coroutine[Any, Any, object], timeout: float) -> None:
     from .._coroutines import ensureDeferred
 
     error = _runToCompletion(
-        lambda: ensureDeferred(_catching(coro)),
+        lambda: ensureDeferred(catching(coro)),
         timeout,
         "the test's coroutine did not finish",
     )
     if error is not None:
         raise error
-
-
-async def _catching(coro: Coroutine[Any, Any, object]) -> BaseException | None:
-    """Run ``coro``; return the exception it raises, or ``None``.
-
-    The exception reaches the test report as raised, with its live traceback:
-    were it left to fail the Deferred, the traceback could be cut down to text.
-    """
-    try:
-        await coro
-    except BaseException as e:
-        return e
-    return None
 
 
 def _runToCompletion(
@@ -470,80 +336,13 @@ def _runToCompletion(
     __tracebackhide__ = True
     import asyncio
 
-    timedOut, result = asyncio.run(_waitFor(start, timeout))
+    timedOut, result, state = asyncio.run(waitFor(start, timeout))
     if timedOut:
-        _failTimedOut(f"{timedOutMessage} within {timeout:g} seconds{hint}", result)
-    return result
-
-
-def _failTimedOut(message: str, outcome: object) -> NoReturn:
-    # Not hidden from tracebacks: pytest then shows just the message.
-    message = "Timeout: " + message
-    if isinstance(outcome, BaseException):
-        # Where the cancellation found the coroutine: where it was stuck.
-        # (The first frame is _catching's own.)
-        import traceback
-
-        tb = outcome.__traceback__
-        message += ". Where it was waiting:\n" + "".join(
-            traceback.format_exception(type(outcome), outcome, tb and tb.tb_next)
+        # Not hidden from tracebacks: pytest then shows just the message.
+        pytest.fail(
+            timeoutMessage(
+                f"{timedOutMessage} within {timeout:g} seconds{hint}", result, state
+            ),
+            pytrace=False,
         )
-    pytest.fail(message, pytrace=False)
-
-
-async def _waitFor(
-    start: Callable[[], Deferred[Any]], timeout: float
-) -> tuple[bool, object]:
-    import asyncio
-
-    loop = asyncio.get_running_loop()
-    d = start()
-    done = loop.create_future()
-    outcome: list[object] = []
-
-    def finished(result: object) -> None:
-        # Taking the result: a failure is the test's to report, not the log's.
-        outcome.append(result)
-        if not done.done():
-            done.set_result(None)
-
-    d.addBoth(finished)
-    if outcome:
-        return False, outcome[0]
-
-    timedOut = False
-
-    def expire() -> None:
-        nonlocal timedOut
-        timedOut = True
-        d.cancel()
-        # The cancellation may not fire the Deferred: stop waiting anyway.
-        if not done.done():
-            done.set_result(None)
-
-    timer = loop.call_later(timeout, expire)  # inf is fine: it never comes
-    try:
-        await done
-    finally:
-        timer.cancel()
-    return timedOut, outcome[0] if outcome else None
-
-
-def _raiseFailure(failure: Failure) -> None:
-    __tracebackhide__ = True
-    value = failure.value
-    if failure.tb is None and failure.frames:
-        # The Deferred rested on this failure before the test was over, so its
-        # traceback survives only as text: show that text with the exception.
-        text = "Traceback of the Deferred's failure:\n" + failure.getTraceback()
-        addNote = getattr(value, "add_note", None)
-        if addNote is not None:
-            addNote(text.rstrip("\n"))
-        elif value.__cause__ is None:  # Python 3.10: no exception notes
-            raise value from _FailureTraceback(text)
-    raise value.with_traceback(failure.tb)
-
-
-class _FailureTraceback(Exception):
-    """Carries the text traceback of a Deferred's failure, where Python has
-    no exception notes to hold it (3.10)."""
+    return result
