@@ -27,8 +27,20 @@ SUBMODULES = {
     "deferred.failure": {"Failure", "NoCurrentExceptionError"},
     "deferred.clock": {"Clock", "AsyncioClock"},
     "deferred.lockfile": {"FilesystemLock", "isLocked"},
-    "deferred.testing": {"successResultOf", "failureResultOf", "assertNoResult"},
-}
+    "deferred.testing": {
+        "successResultOf", "failureResultOf", "assertNoResult", "TestCase",
+        "SynchronousTestCase",
+    },
+    "deferred.task": {
+        "deferLater", "LoopingCall", "Cooperator", "coiterate", "cooperate",
+        "CooperativeTask", "SchedulerError", "SchedulerStopped", "TaskDone",
+        "TaskFailed", "TaskStopped", "TaskFinished", "NotPaused", "Clock", "react",
+    },
+    "deferred.threads": {
+        "deferToThread", "deferToThreadPool", "blockingCallFromThread",
+        "callMultipleInThread",
+    },
+}  # fmt: skip
 
 
 def test_all_lists_exactly_the_public_names() -> None:

@@ -26,7 +26,13 @@ from .._coroutines import NotACoroutineError, ensureDeferred
 from .._deferred import _DEFERRED_TYPES, Deferred
 from ..failure import Failure, _qual, _safeRepr
 
-__all__ = ["assertNoResult", "failureResultOf", "successResultOf"]
+__all__ = [
+    "SynchronousTestCase",
+    "TestCase",
+    "assertNoResult",
+    "failureResultOf",
+    "successResultOf",
+]
 
 _T = TypeVar("_T")
 
@@ -163,3 +169,8 @@ def assertNoResult(deferred: _Awaited[Any]) -> None:
     raise AssertionError(
         f"Expected no result from {_name(d)}, but it has one: {_safeRepr(result)}"
     )
+
+
+# Last: the TestCases use the assertions above.
+from ._trial import SynchronousTestCase as SynchronousTestCase  # noqa: E402
+from ._trial import TestCase as TestCase  # noqa: E402
