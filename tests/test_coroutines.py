@@ -125,7 +125,8 @@ def test_returnValue_works_in_a_coroutine_too() -> None:
         await succeed(None)
         returnValue("legacy")
 
-    assert outcome(ensureDeferred(f())) == "legacy"
+    with pytest.deprecated_call(match="returnValue was deprecated"):
+        assert outcome(ensureDeferred(f())) == "legacy"
 
 
 # --- awaiting Deferreds in our driver ---------------------------------------
@@ -391,6 +392,37 @@ def test_cancel_again_reaches_an_awaited_deferred_whose_canceller_raised() -> No
     result.cancel()
     assert calls == [awaited, awaited]
     assert failureOf(result).check(CancelledError)
+
+
+@pytest.mark.parametrize("catch", [False, True])
+def test_on_cancel_the_awaited_deferreds_later_callbacks_run_before_ours(
+    catch: bool,
+) -> None:
+    # As in Twisted (checked against 26.10), for coroutines as for
+    # inlineCallbacks: the coroutine gets the CancelledError, then the later
+    # callbacks of the awaited Deferred run, then the returned Deferred's.
+    log: list[Any] = []
+    awaited: Deferred[int] = Deferred(lambda d: log.append("canceller"))
+
+    async def f() -> str:
+        try:
+            await awaited
+        except CancelledError:
+            log.append("coroutine")
+            if not catch:
+                raise
+        return "caught"
+
+    result = ensureDeferred(f())
+    awaited.addBoth(lambda r: log.append(("awaited, later", r)))
+    result.addBoth(lambda r: log.append(("returned", type(r))))
+    result.cancel()
+    assert log == [
+        "canceller",
+        "coroutine",
+        ("awaited, later", None),
+        ("returned", Failure if not catch else str),
+    ]
 
 
 # --- contextvars -------------------------------------------------------------

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import gc
 import inspect
+import sys
+import warnings
 import weakref
 from collections.abc import Iterator
 from typing import Any
@@ -18,6 +20,13 @@ from deferred import (
     waitForDeferred,
 )
 from support import Log, failureOf, outcome
+
+# Both are deprecated (and warn) as in Twisted: the tests below check that;
+# the others use them as old code does.
+pytestmark = pytest.mark.filterwarnings(
+    "ignore:deferred.(deferredGenerator|waitForDeferred) was deprecated"
+    ":DeprecationWarning"
+)
 
 # --- results ---------------------------------------------------------------------
 
@@ -307,3 +316,52 @@ def test_finished_generator_leaves_no_reference_cycles() -> None:
         assert all(ref() is None for ref in refs)
     finally:
         gc.enable()
+
+
+# --- deprecation -----------------------------------------------------------------
+
+
+def test_decorating_with_deferredGenerator_warns_at_the_decorated_function() -> None:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        first = sys._getframe().f_lineno + 1
+
+        @deferredGenerator
+        def gen() -> Iterator[Any]:
+            yield None
+
+        last = sys._getframe().f_lineno
+    assert [w.category for w in caught] == [DeprecationWarning]
+    assert str(caught[0].message) == (
+        "deferred.deferredGenerator was deprecated in Twisted 15.0.0; please use "
+        "deferred.inlineCallbacks instead"
+    )
+    assert caught[0].filename == __file__
+    assert first <= caught[0].lineno <= last
+    # Calling the decorated function does not warn again.
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert outcome(gen()) is None
+    assert caught == []
+
+
+def test_making_a_waitForDeferred_warns_at_the_callers_line() -> None:
+    d: Deferred[int] = Deferred()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        line = sys._getframe().f_lineno + 1
+        waitForDeferred(d)
+    assert [w.category for w in caught] == [DeprecationWarning]
+    assert str(caught[0].message) == (
+        "deferred.waitForDeferred was deprecated in Twisted 15.0.0; please use "
+        "deferred.inlineCallbacks instead"
+    )
+    assert (caught[0].filename, caught[0].lineno) == (__file__, line)
+
+
+def test_waitForDeferred_warns_before_rejecting_a_non_deferred() -> None:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pytest.raises(TypeError):
+            waitForDeferred(42)  # type: ignore[arg-type]
+    assert [w.category for w in caught] == [DeprecationWarning]

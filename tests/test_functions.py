@@ -11,6 +11,7 @@ import logging
 import os
 import subprocess
 import sys
+import warnings
 
 import pytest
 
@@ -207,7 +208,8 @@ def test_passthru_returns_its_argument() -> None:
 
 def test_timeout_fails_the_deferred_with_TimeoutError() -> None:
     d: Deferred[int] = Deferred()
-    timeout(d)
+    with pytest.deprecated_call():
+        timeout(d)
     result = outcome(d)
     assert isinstance(result, Failure)
     assert result.type is TimeoutError
@@ -215,9 +217,24 @@ def test_timeout_fails_the_deferred_with_TimeoutError() -> None:
 
 def test_timeout_of_a_fired_deferred_raises_AlreadyCalledError() -> None:
     d = succeed(1)
-    with pytest.raises(AlreadyCalledError):
+    with pytest.deprecated_call(), pytest.raises(AlreadyCalledError):
         timeout(d)
     assert d.result == 1
+
+
+def test_timeout_is_deprecated_as_in_twisted_warning_at_the_callers_line() -> None:
+    d: Deferred[int] = Deferred()
+    d.addErrback(lambda f: None)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        line = sys._getframe().f_lineno + 1
+        timeout(d)
+    assert [w.category for w in caught] == [DeprecationWarning]
+    assert str(caught[0].message) == (
+        "deferred.timeout was deprecated in Twisted 17.1.0; please use "
+        "deferred.Deferred.addTimeout instead"
+    )
+    assert (caught[0].filename, caught[0].lineno) == (__file__, line)
 
 
 # --- debugging ---------------------------------------------------------------------

@@ -41,13 +41,17 @@ def test_return_statement_gives_the_result() -> None:
     assert outcome(f(1)) == 20
 
 
+RV_DEPRECATED = "deferred.returnValue was deprecated in Twisted 24.7.0"
+
+
 def test_returnValue_gives_the_result() -> None:
     @inlineCallbacks
     def f() -> Generator[Any, Any, None]:
         yield succeed(1)
         returnValue("done")
 
-    assert outcome(f()) == "done"
+    with pytest.deprecated_call(match=RV_DEPRECATED):
+        assert outcome(f()) == "done"
 
 
 def test_returnValue_passes_through_except_Exception() -> None:
@@ -59,10 +63,30 @@ def test_returnValue_passes_through_except_Exception() -> None:
         except Exception:  # pragma: no cover - must not catch it
             pytest.fail("returnValue was caught by 'except Exception'")
 
-    assert outcome(f()) == 5
+    with pytest.deprecated_call():
+        assert outcome(f()) == 5
 
 
-def test_returnValue_from_a_nested_function_still_works() -> None:
+def test_returnValue_warns_at_each_call_pointing_at_the_callers_line() -> None:
+    @inlineCallbacks
+    def f() -> Generator[Any, Any, None]:
+        yield None
+        returnValue(1)  # the line warned about
+
+    line = inspect.getsourcelines(f)[1] + 3  # (from the decorator line)
+    for _ in range(2):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("default")  # would show each place once
+            assert outcome(f()) == 1
+        assert [w.category for w in caught] == [DeprecationWarning]
+        assert str(caught[0].message) == (
+            "deferred.returnValue was deprecated in Twisted 24.7.0; please use "
+            "standard return statement instead"
+        )
+        assert (caught[0].filename, caught[0].lineno) == (__file__, line)
+
+
+def test_returnValue_from_a_nested_function_still_works_and_warns_twice() -> None:
     def helper() -> None:
         returnValue("from helper")
 
@@ -71,7 +95,108 @@ def test_returnValue_from_a_nested_function_still_works() -> None:
         yield None
         helper()
 
-    assert outcome(f()) == "from helper"
+    line = inspect.getsourcelines(helper)[1] + 1
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert outcome(f()) == "from helper"
+    assert [w.category for w in caught] == [DeprecationWarning] * 2
+    assert RV_DEPRECATED in str(caught[0].message)
+    assert str(caught[1].message) == (
+        "returnValue() in 'helper' causing 'f' to exit: returnValue should only "
+        "be invoked by functions decorated with inlineCallbacks"
+    )
+    # Both point at the returnValue() call in helper.
+    assert {(w.filename, w.lineno) for w in caught} == {(__file__, line)}
+
+
+def test_returnValue_two_calls_down_names_the_function_that_called_it() -> None:
+    def inner() -> None:
+        returnValue(3)
+
+    def outer() -> None:
+        inner()
+
+    cause: Deferred[None] = Deferred()
+
+    @inlineCallbacks
+    def gen() -> Generator[Any, Any, None]:
+        yield cause
+        outer()
+
+    d = gen()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        cause.callback(None)
+    assert outcome(d) == 3
+    assert "returnValue() in 'inner' causing 'gen' to exit" in str(caught[1].message)
+    assert caught[1].lineno == inspect.getsourcelines(inner)[1] + 1
+
+
+def test_returnValue_in_the_generator_after_a_thrown_failure_warns_once() -> None:
+    @inlineCallbacks
+    def f() -> Generator[Any, Any, None]:
+        try:
+            yield fail(KeyError("k"))
+        except KeyError:
+            returnValue("recovered")
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert outcome(f()) == "recovered"
+    assert len(caught) == 1
+
+
+def test_non_local_returnValue_warning_as_an_error_fails_the_deferred() -> None:
+    def helper() -> None:
+        returnValue("from helper")
+
+    @inlineCallbacks
+    def f() -> Generator[Any, Any, None]:
+        yield None
+        helper()
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        warnings.filterwarnings("error", message="returnValue\\(\\) in")
+        failure = failureOf(f())
+    assert failure.check(DeprecationWarning)
+    assert "causing 'f' to exit" in str(failure.value)
+
+
+def test_returnValue_deprecation_as_an_error_fails_the_deferred() -> None:
+    @inlineCallbacks
+    def f() -> Generator[Any, Any, None]:
+        yield None
+        returnValue(1)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DeprecationWarning)
+        failure = failureOf(f())
+    assert failure.check(DeprecationWarning)
+
+
+def test_returnValue_outside_any_generator_says_so_plainly() -> None:
+    with pytest.deprecated_call(), pytest.raises(RuntimeError) as info:
+        returnValue(5)
+    message = str(info.value)
+    assert "returnValue() was called outside a generator run by inlineCallbacks" in (
+        message
+    )
+    assert "return value" in message
+    shown = "".join(traceback.format_exception(info.value))
+    assert "_DefGen_Return" not in shown
+    assert "deferred._" not in shown.splitlines()[-1]
+
+
+def test_returnValue_in_a_plain_generator_outside_inlineCallbacks() -> None:
+    def gen() -> Generator[int, None, None]:
+        yield 1
+        returnValue(2)
+
+    g = gen()
+    next(g)
+    with pytest.deprecated_call(), pytest.raises(RuntimeError, match="outside"):
+        next(g)
 
 
 def test_generator_without_yielding_deferreds_fires_at_once() -> None:
@@ -670,6 +795,64 @@ def test_cancelling_an_inner_call_reaches_the_innermost_deferred() -> None:
     assert failureOf(result).check(CancelledError)
 
 
+@pytest.mark.parametrize("catch", [False, True])
+def test_on_cancel_the_awaited_deferreds_later_callbacks_run_before_ours(
+    catch: bool,
+) -> None:
+    # As in Twisted (checked against 26.10): the generator gets the
+    # CancelledError, then the callbacks added to the awaited Deferred after
+    # the generator's own run, and only then those of the returned Deferred.
+    log: list[Any] = []
+    awaited: Deferred[int] = Deferred(lambda d: log.append("canceller"))
+    awaited.addBoth(lambda r: log.append(("awaited, earlier", type(r))) or r)
+
+    @inlineCallbacks
+    def gen() -> Generator[Any, Any, str]:
+        try:
+            yield awaited
+        except CancelledError:
+            log.append("generator")
+            if not catch:
+                raise
+        return "caught"
+
+    result = gen()
+    awaited.addBoth(lambda r: log.append(("awaited, later", r)))
+    result.addBoth(lambda r: log.append(("returned", type(r))))
+    result.cancel()
+    log.append("cancel() returned")
+    assert log == [
+        "canceller",
+        ("awaited, earlier", Failure),
+        "generator",
+        ("awaited, later", None),
+        ("returned", Failure if not catch else str),
+        "cancel() returned",
+    ]
+
+
+def test_cancelled_generator_that_goes_on_fires_the_deferred_when_done() -> None:
+    awaited: Deferred[int] = Deferred()
+    later: Deferred[int] = Deferred()
+
+    @inlineCallbacks
+    def gen() -> Generator[Any, Any, int]:
+        try:
+            yield awaited
+        except CancelledError:
+            pass
+        return (yield later) + 1
+
+    result = gen()
+    result.cancel()
+    assert not result.called or "waiting on" in repr(result)
+    seen: list[Any] = []
+    result.addBoth(seen.append)
+    assert seen == []
+    later.callback(1)
+    assert seen == [2]
+
+
 # --- contextvars -------------------------------------------------------------
 
 var: contextvars.ContextVar[str] = contextvars.ContextVar("var", default="unset")
@@ -746,7 +929,7 @@ def test_returnValue_in_a_non_generator_raises_TypeError() -> None:
     def f() -> None:
         returnValue(1)
 
-    with pytest.raises(TypeError, match="returnValue"):
+    with pytest.deprecated_call(), pytest.raises(TypeError, match="returnValue"):
         inlineCallbacks(f)()  # type: ignore[arg-type]
 
 

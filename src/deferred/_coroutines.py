@@ -26,11 +26,12 @@ Deferred then waits on a fresh one that the generator's outcome fires).
 
 from __future__ import annotations
 
+import warnings
 from _thread import _local
 from collections import deque
 from collections.abc import Coroutine, Generator
 from contextvars import copy_context
-from types import CoroutineType, GeneratorType
+from types import CoroutineType, GeneratorType, TracebackType
 from typing import Any, TypeVar
 
 from ._deferred import _DEFERRED_TYPES, _NO_RESULT, Deferred
@@ -131,6 +132,12 @@ class _Driver:
                 break
             except _DefGen_Return as e:
                 result = e.value
+                tb = e.__traceback__
+                if tb is not None and _isNonLocalReturn(tb):
+                    failure = _warnNonLocalReturn(tb)
+                    if failure is not None:
+                        result = failure
+                del tb
                 break
             except BaseException as e:
                 result = _failureFromCaught(e)
@@ -229,6 +236,14 @@ class _Driver:
             # Deferred, or on one that waits on it), it must not go round
             # again.
             self._waitingOn = None
+            # As in Twisted, the generator's outcome now fires a fresh
+            # Deferred, which ``deferred`` waits on once that cancel() is
+            # over: so the callbacks that follow ours on the cancelled
+            # Deferred run first, then ``deferred``'s.  (And if the generator
+            # catches the error and goes on, ``deferred`` goes on waiting,
+            # and ``cancel()`` on it reaches us again through the fresh one.)
+            fresh: Deferred[Any] = Deferred(self._cancel)
+            self._deferred = fresh
             try:
                 waitingOn.cancel()
             finally:
@@ -236,7 +251,8 @@ class _Driver:
                     # The generator did not run: it still waits on that one,
                     # which a later cancel() must reach again.
                     self._waitingOn = waitingOn
-        if deferred.result is _NO_RESULT and self._resume is None:
+                _waitOn(deferred, fresh)
+        elif deferred.result is _NO_RESULT and self._resume is None:
             # The generator has finished, but _finish() left its result in
             # the backlog, to fire later: fire it now, as if it had been.
             backlog = _finishing.backlog
@@ -246,17 +262,62 @@ class _Driver:
                     deferred.callback(result)
                     break
         elif deferred.result is _NO_RESULT:
-            # The generator is still going: it caught the error, or nothing
-            # was awaited (the cancel came from inside a running step).  Keep
-            # the returned Deferred going too, as Twisted does: it now waits
-            # on a fresh Deferred that the generator's outcome will fire, and
-            # ``cancel()`` on it reaches us again through that one.
-            fresh: Deferred[Any] = Deferred(self._cancel)
+            # The generator is still going, and nothing was awaited (the
+            # cancel came from inside a running step).  Keep the returned
+            # Deferred going too, as Twisted does: it waits on a fresh one
+            # that the generator's outcome will fire.
+            fresh = Deferred(self._cancel)
             self._deferred = fresh
-            deferred._dropCanceller()
-            deferred.result = fresh
-            deferred.paused += 1
-            fresh._append_continuation(deferred)
+            _waitOn(deferred, fresh)
+
+
+def _waitOn(deferred: Deferred[Any], fresh: Deferred[Any]) -> None:
+    """From inside ``deferred``'s canceller: make it wait on ``fresh`` (as if
+    a callback had returned it) instead of failing with CancelledError."""
+    deferred._dropCanceller()
+    deferred.result = fresh
+    deferred.paused += 1
+    fresh._append_continuation(deferred)
+    if fresh.result is not _NO_RESULT:
+        # Fired already: hand its result over now.
+        fresh._runCallbacks()
+
+
+def _isNonLocalReturn(tb: TracebackType) -> bool:
+    """Whether the ``returnValue()`` whose traceback (from ``_step`` down)
+    is ``tb`` was called from a function the generator called, rather than
+    by the generator itself."""
+    gen = tb.tb_next  # the generator's frame; then returnValue's
+    return (
+        gen is not None
+        and gen.tb_next is not None
+        and gen.tb_next.tb_next is not None
+    )
+
+
+def _warnNonLocalReturn(tb: TracebackType) -> Any:
+    """Warn, as Twisted does, that ``returnValue()`` made a generator exit
+    from a function it called; attributed to that ``returnValue()`` call.
+    If the warning is raised (an "error" filter), the Failure of it, which
+    becomes the generator's outcome."""
+    gen = tb.tb_next
+    assert gen is not None
+    caller = gen
+    while caller.tb_next is not None and caller.tb_next.tb_next is not None:
+        caller = caller.tb_next
+    code = caller.tb_frame.f_code
+    try:
+        warnings.warn_explicit(
+            f"returnValue() in {code.co_name!r} causing "
+            f"{gen.tb_frame.f_code.co_name!r} to exit: returnValue should "
+            "only be invoked by functions decorated with inlineCallbacks",
+            DeprecationWarning,
+            code.co_filename,
+            caller.tb_lineno,
+        )
+    except BaseException as e:
+        return _failureFromCaught(e)
+    return None
 
 
 def _adapt(yielded: object) -> Deferred[Any] | None:

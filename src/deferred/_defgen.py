@@ -7,6 +7,7 @@ Kept so code written for it keeps running; new code should use
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Iterator
 from functools import wraps
 from typing import Any, Generic, ParamSpec, TypeVar
@@ -18,6 +19,16 @@ __all__ = ["deferredGenerator", "waitForDeferred"]
 
 _T = TypeVar("_T")
 _P = ParamSpec("_P")
+
+# Twisted's wording (so code that checks for them still finds them).
+_WAIT_DEPRECATED = (
+    "deferred.waitForDeferred was deprecated in Twisted 15.0.0; please use "
+    "deferred.inlineCallbacks instead"
+)
+_DEFGEN_DEPRECATED = (
+    "deferred.deferredGenerator was deprecated in Twisted 15.0.0; please use "
+    "deferred.inlineCallbacks instead"
+)
 
 
 class waitForDeferred(Generic[_T]):
@@ -31,9 +42,10 @@ class waitForDeferred(Generic[_T]):
 
     ``d`` is the wrapped Deferred; ``result`` is its result, once there.
 
-    Differences from Twisted: no ``DeprecationWarning`` (the API is kept
-    here), and :meth:`getResult` raises ``RuntimeError`` when called before
-    the result arrived instead of returning an internal marker.
+    Deprecated, as in Twisted: making one emits a ``DeprecationWarning``
+    (attributed to the line that made it).  Difference from Twisted:
+    :meth:`getResult` raises ``RuntimeError`` when called before the result
+    arrived instead of returning an internal marker.
     """
 
     __slots__ = ("d", "result")
@@ -42,6 +54,7 @@ class waitForDeferred(Generic[_T]):
     result: Any
 
     def __init__(self, d: Deferred[_T]) -> None:
+        warnings.warn(_WAIT_DEPRECATED, DeprecationWarning, stacklevel=2)
         if type(d) not in _DEFERRED_TYPES:
             raise TypeError(f"waitForDeferred() takes a Deferred, not {d!r}")
         self.d = d
@@ -146,11 +159,15 @@ def deferredGenerator(
     Calling the decorated function raises ``TypeError`` at once if ``f`` did
     not return a generator (or other iterator).
 
-    Differences from Twisted: no ``DeprecationWarning``; a non-generator
-    raises ``TypeError`` at the call (Twisted fails the Deferred); a bare
-    Deferred yielded after the first wait fails the returned Deferred
-    (Twisted leaves it unfired and logs the ``TypeError`` elsewhere).
+    Deprecated, as in Twisted: decorating a function with it emits a
+    ``DeprecationWarning`` (attributed to the decorated function's line).
+
+    Differences from Twisted: a non-generator raises ``TypeError`` at the
+    call (Twisted fails the Deferred); a bare Deferred yielded after the
+    first wait fails the returned Deferred (Twisted leaves it unfired and
+    logs the ``TypeError`` elsewhere).
     """
+    warnings.warn(_DEFGEN_DEPRECATED, DeprecationWarning, stacklevel=2)
 
     @wraps(f)
     def unwindGenerator(*args: _P.args, **kwargs: _P.kwargs) -> Deferred[Any]:

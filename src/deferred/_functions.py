@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Coroutine
 from types import CoroutineType
 from typing import Any, ParamSpec, TypeVar, overload
@@ -114,6 +115,15 @@ def logError(err: Failure) -> Failure:
 
 
 def timeout(deferred: Deferred[Any]) -> None:
-    """Fail ``deferred`` with :class:`TimeoutError` (the old, manual way;
-    prefer :meth:`Deferred.addTimeout`)."""
+    """Fail ``deferred`` with :class:`TimeoutError` (the old, manual way).
+
+    Deprecated, as in Twisted (a ``DeprecationWarning`` on each call): use
+    :meth:`Deferred.addTimeout`.
+    """
+    warnings.warn(
+        "deferred.timeout was deprecated in Twisted 17.1.0; please use "
+        "deferred.Deferred.addTimeout instead",
+        DeprecationWarning,
+        stacklevel=2,
+    )
     deferred.errback(Failure(TimeoutError("Callback timed out")))

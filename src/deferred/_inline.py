@@ -6,12 +6,14 @@ one that runs ``async def`` coroutines for ``ensureDeferred``.
 
 from __future__ import annotations
 
+import sys
+import warnings
 from collections.abc import Callable, Generator
 from functools import wraps
 from types import CoroutineType, GeneratorType
 from typing import Any, NoReturn, ParamSpec, TypeVar
 
-from ._coroutines import _DefGen_Return, _drive
+from ._coroutines import _DefGen_Return, _drive, _Driver
 from ._deferred import Deferred
 
 __all__ = ["inlineCallbacks", "returnValue"]
@@ -20,15 +22,44 @@ _T = TypeVar("_T")
 _P = ParamSpec("_P")
 
 
+_RETURN_VALUE_DEPRECATED = (
+    "deferred.returnValue was deprecated in Twisted 24.7.0; please use "
+    "standard return statement instead"
+)
+
+
 def returnValue(val: object) -> NoReturn:
     """End the running ``inlineCallbacks`` generator with ``val`` as its result.
 
-    Kept for old code: a plain ``return val`` does the same.  It works by
-    raising an exception derived from ``BaseException``, so a bare ``except:``
-    between here and the generator would swallow it (use ``except
-    Exception:``).
+    Deprecated, as in Twisted 24.7 and later: a plain ``return val`` does the
+    same.  Each call emits a ``DeprecationWarning`` attributed to the caller's
+    line, and a second one if it is called from a function that the
+    generator called rather than from the generator itself (it then ends the
+    generator all the same).  It works by raising an exception derived from
+    ``BaseException``, so a bare ``except:`` between here and the generator
+    would swallow it (use ``except Exception:``).
+
+    Called where no ``inlineCallbacks`` generator (or ``ensureDeferred``
+    coroutine) is running, it raises ``RuntimeError`` saying so.
     """
-    raise _DefGen_Return(val)
+    warnings.warn(_RETURN_VALUE_DEPRECATED, DeprecationWarning, stacklevel=2)
+    # Is a generator being run by us on the stack to take the value?  It is
+    # normally the caller, resumed straight from the driver's _step.
+    frame = sys._getframe(1)
+    while frame is not None:
+        code = frame.f_code
+        if code is _STEP_CODE or code is _UNWIND_CODE:
+            del frame
+            raise _DefGen_Return(val)
+        frame = frame.f_back  # type: ignore[assignment]
+    raise RuntimeError(
+        "returnValue() was called outside a generator run by inlineCallbacks "
+        "(or a coroutine run by ensureDeferred), so nothing would take its "
+        "value; in such a generator, a plain 'return value' does the same"
+    )
+
+
+_STEP_CODE = _Driver._step.__code__
 
 
 def inlineCallbacks(
@@ -81,3 +112,12 @@ def inlineCallbacks(
         return _drive(gen)
 
     return unwindGenerator
+
+
+def _sample() -> Generator[None, None, None]:
+    yield None
+
+
+# The code of every unwindGenerator closure: returnValue() from a decorated
+# function that is not a generator gets to it (and becomes a TypeError).
+_UNWIND_CODE = inlineCallbacks(_sample).__code__
