@@ -489,6 +489,8 @@ def test_cancelling_the_deferred_cancels_an_awaited_asyncio_future() -> None:
         result = ensureDeferred(f())
         result.cancel()
         assert future.cancelled()
+        # At once, as Deferred code expects (Twisted cannot await asyncio
+        # futures there; its Deferred.fromFuture waits for a loop turn).
         assert seen == ["deferred.CancelledError"]
         assert failureOf(result).check(CancelledError)
 

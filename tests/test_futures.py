@@ -8,13 +8,15 @@ import asyncio
 import concurrent.futures
 import gc
 import logging
+import pickle
 import threading
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 
-from deferred import CancelledError, Deferred, fail, succeed
+from deferred import CancelledError, Deferred, TimeoutError, fail, succeed
+from deferred.clock import AsyncioClock
 from deferred._futures import DeferredFuture
 from support import Log, failureOf, outcome, unhandled
 
@@ -254,6 +256,8 @@ def test_fromFuture_of_a_task() -> None:
 
 
 def test_cancelling_the_deferred_cancels_the_asyncio_future() -> None:
+    # As in Twisted: the Deferred then takes what the future ends with -- its
+    # asyncio.CancelledError -- once the loop turns.
     async def main() -> None:
         loop = asyncio.get_running_loop()
         errors = loopErrors(loop)
@@ -261,9 +265,147 @@ def test_cancelling_the_deferred_cancels_the_asyncio_future() -> None:
         d = Deferred.fromFuture(future)
         d.cancel()
         assert future.cancelled()
-        assert failureOf(d).check(CancelledError)
-        await turns()  # the future's own callback must not fire d again
+        assert not d.called or "waiting on" in repr(d)
+        await turns()
+        assert failureOf(d).check(asyncio.CancelledError)
         assert errors == []
+
+    asyncio.run(main())
+
+
+def test_cancelling_before_the_loop_runs_fails_once_the_loop_turns() -> None:
+    # Twisted's own check: a loop that is not running yet.
+    loop = asyncio.new_event_loop()
+    try:
+        errors = loopErrors(loop)
+        future: asyncio.Future[int] = loop.create_future()
+        d = Deferred.fromFuture(future)
+        seen: list[Any] = []
+        d.addBoth(seen.append)
+        d.cancel()
+        assert future.cancelled()
+        assert seen == []
+        loop.call_soon(loop.stop)
+        loop.run_forever()
+        assert len(seen) == 1
+        assert seen[0].check(asyncio.CancelledError)
+        with pytest.raises(asyncio.CancelledError):
+            future.result()
+        assert errors == []
+    finally:
+        loop.close()
+
+
+def test_cancelling_a_task_before_the_loop_runs() -> None:
+    async def work() -> str:
+        await asyncio.sleep(10)
+        return "no"
+
+    loop = asyncio.new_event_loop()
+    try:
+        task = loop.create_task(work())
+        d = Deferred.fromFuture(task)
+        d.cancel()
+        assert not d.called or "waiting on" in repr(d)
+        loop.run_until_complete(asyncio.sleep(0))
+        assert task.cancelled()
+        assert failureOf(d).check(asyncio.CancelledError)
+    finally:
+        loop.close()
+
+
+def test_cancelled_task_that_does_not_stop_gives_its_outcome() -> None:
+    async def main() -> None:
+        async def stubborn() -> str:
+            try:
+                await asyncio.sleep(10)
+            except asyncio.CancelledError:
+                return "finished anyway"
+            return "no"
+
+        task = asyncio.ensure_future(stubborn())
+        await asyncio.sleep(0)  # it is waiting in sleep()
+        d = Deferred.fromFuture(task)
+        d.cancel()
+        await turns()
+        assert outcome(d) == "finished anyway"
+
+    asyncio.run(main())
+
+
+def test_cancelling_twice_fails_at_once_with_our_CancelledError(
+    deferredLog: Log,
+) -> None:
+    # As in Twisted: the second cancel() reaches the Deferred the first one
+    # left it waiting on, which has no canceller.
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        errors = loopErrors(loop)
+        future: asyncio.Future[int] = loop.create_future()
+        d = Deferred.fromFuture(future)
+        d.cancel()
+        d.cancel()
+        assert failureOf(d).check(CancelledError)
+        await turns()  # the future's own delivery must not fire d again
+        assert errors == []
+
+    asyncio.run(main())
+    gc.collect()
+    assert unhandled(deferredLog) == []
+
+
+def test_cancelling_a_fromFuture_deferred_awaited_in_a_coroutine() -> None:
+    async def main() -> None:
+        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        caught: list[BaseException] = []
+
+        async def waiter() -> str:
+            try:
+                await Deferred.fromFuture(future)
+            except asyncio.CancelledError as e:
+                caught.append(e)
+                return "cancelled"
+            return "no"
+
+        d = Deferred.fromCoroutine(waiter())
+        d.cancel()
+        assert caught == []  # the future's cancellation comes with the loop
+        await turns()
+        assert outcome(d) == "cancelled"
+        assert isinstance(caught[0], CancelledError)
+
+    asyncio.run(main())
+
+
+def test_our_cancellation_is_both_ours_and_asyncios() -> None:
+    # Twisted's Deferred fails with the future's asyncio.CancelledError; ours
+    # with an error that is that and a deferred.CancelledError too, so that
+    # Deferred code (addTimeout, except CancelledError) still recognises it.
+    async def main() -> None:
+        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        d = Deferred.fromFuture(future)
+        d.cancel()
+        await turns()
+        failure = failureOf(d)
+        assert failure.check(asyncio.CancelledError)
+        assert failure.check(CancelledError)
+        assert isinstance(failure.value.__cause__, asyncio.CancelledError)
+        assert failure.getErrorMessage() == ""
+        assert repr(failure.value) == "CancelledError()"
+        assert "deferred.CancelledError" in repr(failure)
+        copy = pickle.loads(pickle.dumps(failure.value))
+        assert type(copy) is CancelledError
+
+    asyncio.run(main())
+
+
+def test_addTimeout_of_a_fromFuture_deferred_gives_TimeoutError() -> None:
+    async def main() -> None:
+        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        d = Deferred.fromFuture(future).addTimeout(0.001, AsyncioClock())
+        await asyncio.sleep(0.02)
+        assert future.cancelled()
+        assert failureOf(d).check(TimeoutError)
 
     asyncio.run(main())
 
@@ -279,7 +421,7 @@ def test_future_cancelled_by_asyncio_fails_with_asyncio_CancelledError() -> None
     asyncio.run(main())
 
 
-def test_error_that_loses_the_race_with_cancel_is_reported_once(
+def test_error_that_wins_the_race_with_cancel_is_the_result(
     deferredLog: Log,
 ) -> None:
     async def main() -> None:
@@ -287,7 +429,22 @@ def test_error_that_loses_the_race_with_cancel_is_reported_once(
         d = Deferred.fromFuture(future)
         future.set_exception(ValueError("too late"))  # its callback is queued
         d.cancel()  # the future is done: cannot be cancelled
-        failureOf(d)
+        await turns()
+        assert failureOf(d).check(ValueError)
+
+    asyncio.run(main())
+    gc.collect()
+    assert unhandled(deferredLog) == []
+
+
+def test_error_after_a_second_cancel_is_reported_once(deferredLog: Log) -> None:
+    async def main() -> None:
+        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        d = Deferred.fromFuture(future)
+        future.set_exception(ValueError("too late"))  # its callback is queued
+        d.cancel()
+        d.cancel()  # gives up waiting
+        assert failureOf(d).check(CancelledError)
         await turns()
 
     asyncio.run(main())
@@ -378,13 +535,15 @@ def test_concurrent_future_without_a_running_loop_raises_RuntimeError() -> None:
 
 
 def test_cancelling_the_deferred_cancels_a_queued_concurrent_future() -> None:
+    # As for an asyncio future: the Deferred takes the future's own
+    # cancellation, once it reaches the loop.
     async def main() -> None:
         future: concurrent.futures.Future[int] = concurrent.futures.Future()
         d = Deferred.fromFuture(future)
         d.cancel()
         assert future.cancelled()
-        assert failureOf(d).check(CancelledError)
         await turns()
+        assert failureOf(d).check(CancelledError)
 
     asyncio.run(main())
 
@@ -400,7 +559,9 @@ def test_running_future_cancelled_late_drops_its_result_quietly(
         d = Deferred.fromFuture(future)
         d.cancel()
         assert failureOf(d).check(CancelledError)
-        threading.Thread(target=future.set_result, args=(1,)).start()
+        thread = threading.Thread(target=future.set_result, args=(1,))
+        thread.start()
+        thread.join()  # the result is on its way to the loop: no race with time
         await asyncio.sleep(0.01)
         assert errors == []
 

@@ -35,7 +35,7 @@ from types import CoroutineType, GeneratorType, TracebackType
 from typing import Any, TypeVar
 
 from ._deferred import _DEFERRED_TYPES, _NO_RESULT, Deferred
-from ._futures import DeferredFuture
+from ._futures import DeferredFuture, _awaitedFuture, _waitOn
 from .failure import _FAILURE_TYPES, _failureFromCaught, _failureFromException
 
 __all__ = ["NotACoroutineError", "ensureDeferred", "fromCoroutine"]
@@ -271,27 +271,13 @@ class _Driver:
             _waitOn(deferred, fresh)
 
 
-def _waitOn(deferred: Deferred[Any], fresh: Deferred[Any]) -> None:
-    """From inside ``deferred``'s canceller: make it wait on ``fresh`` (as if
-    a callback had returned it) instead of failing with CancelledError."""
-    deferred._dropCanceller()
-    deferred.result = fresh
-    deferred.paused += 1
-    fresh._append_continuation(deferred)
-    if fresh.result is not _NO_RESULT:
-        # Fired already: hand its result over now.
-        fresh._runCallbacks()
-
-
 def _isNonLocalReturn(tb: TracebackType) -> bool:
     """Whether the ``returnValue()`` whose traceback (from ``_step`` down)
     is ``tb`` was called from a function the generator called, rather than
     by the generator itself."""
     gen = tb.tb_next  # the generator's frame; then returnValue's
     return (
-        gen is not None
-        and gen.tb_next is not None
-        and gen.tb_next.tb_next is not None
+        gen is not None and gen.tb_next is not None and gen.tb_next.tb_next is not None
     )
 
 
@@ -329,10 +315,8 @@ def _adapt(yielded: object) -> Deferred[Any] | None:
         return _drive(yielded)  # type: ignore[arg-type]
     if getattr(yielded, "_asyncio_future_blocking", None) is not None:
         # An asyncio future or task (what ``await`` on one yields).
-        from ._futures import fromFuture
-
         yielded._asyncio_future_blocking = False  # type: ignore[attr-defined]
-        return fromFuture(yielded)  # type: ignore[arg-type]
+        return _awaitedFuture(yielded)
     return None
 
 

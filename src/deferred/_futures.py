@@ -331,12 +331,15 @@ def fromFuture(
     passes the class it is called on).
     """
     if getattr(future, "_asyncio_future_blocking", None) is not None:
-        deferred: Deferred[_T] = deferredType(_FutureCanceller(future))
         if future.done():
             # Known already: fire now, as a Deferred does.
+            deferred: Deferred[_T] = deferredType()
             _Delivery(deferred)(future)
-        else:
-            future.add_done_callback(_Delivery(deferred))
+            return deferred
+        delivery = _FromFutureDelivery()
+        deferred = deferredType(_FromFutureCanceller(future, delivery, True))
+        delivery._deferred = deferred
+        future.add_done_callback(delivery)
         return deferred
     if not (
         callable(getattr(future, "add_done_callback", None))
@@ -363,18 +366,90 @@ def fromFuture(
             "asyncio event loop to fire the Deferred on; call it from code running "
             "on the loop"
         ) from None
-    deferred = deferredType(_FutureCanceller(future))
-    deliver = _Delivery(deferred)
     if future.done():
-        deliver(future)  # we are on the loop's thread already
-    else:
-        future.add_done_callback(_ThreadsafeDelivery(loop, deliver))
+        deferred = deferredType()
+        _Delivery(deferred)(future)  # we are on the loop's thread already
+        return deferred
+    delivery = _FromFutureDelivery()
+    deferred = deferredType(_FromFutureCanceller(future, delivery, False))
+    delivery._deferred = deferred
+    future.add_done_callback(_ThreadsafeDelivery(loop, delivery))
     return deferred
 
 
+def _awaitedFuture(future: Any) -> Deferred[Any]:
+    """A Deferred for an asyncio future or task awaited (or yielded) by code
+    our driver runs.
+
+    Unlike :func:`fromFuture` (whose cancellation behaves as Twisted's), its
+    ``cancel()`` is synchronous, as Deferred code expects: it cancels the
+    future and fails at once with :class:`deferred.CancelledError`, which is
+    raised at the ``await``; whatever the future ends with later is dropped
+    (an error is reported).  Twisted cannot await asyncio futures there.
+    """
+    deferred: Deferred[Any] = Deferred(_FutureCanceller(future))
+    if future.done():
+        _Delivery(deferred)(future)
+    else:
+        future.add_done_callback(_Delivery(deferred))
+    return deferred
+
+
+class _FromFutureCanceller:
+    """The canceller of a fromFuture() Deferred.
+
+    As in Twisted, it cancels the future and leaves the Deferred to take
+    whatever the future then ends with, once the loop turns: normally its
+    own ``CancelledError``, but a task that does not stop gives its outcome.
+    Meanwhile the Deferred waits on a fresh one, without a canceller, that
+    the future's delivery fires; so a second ``cancel()`` fails it with
+    :class:`deferred.CancelledError` at once, as Twisted's does.
+
+    A ``concurrent.futures`` future already running cannot be cancelled, and
+    its job may run for long: then the Deferred fails at once with
+    :class:`deferred.CancelledError` (its later result is dropped, a later
+    error reported), as a Deferred of a thread call does.
+    """
+
+    __slots__ = ("_delivery", "_future", "_isAsyncio")
+
+    def __init__(
+        self, future: Any, delivery: _FromFutureDelivery, isAsyncio: bool
+    ) -> None:
+        self._future = future
+        self._delivery = delivery
+        self._isAsyncio = isAsyncio
+
+    def __call__(self, deferred: Deferred[Any]) -> None:
+        future = self._future
+        refused = not future.cancel()
+        if deferred.result is not _NO_RESULT or (
+            refused and not self._isAsyncio and not future.done()
+        ):
+            return
+        fresh: Deferred[Any] = Deferred()
+        delivery = self._delivery
+        delivery._deferred = fresh
+        delivery._cancelled = not refused
+        _waitOn(deferred, fresh)
+
+
+def _waitOn(deferred: Deferred[Any], fresh: Deferred[Any]) -> None:
+    """From inside ``deferred``'s canceller: make it wait on ``fresh`` (as if
+    a callback had returned it), instead of failing with CancelledError."""
+    deferred._dropCanceller()
+    deferred.result = fresh
+    deferred.paused += 1
+    fresh._append_continuation(deferred)
+    if fresh.result is not _NO_RESULT:
+        # Fired already: hand its result over now.
+        fresh._runCallbacks()
+
+
 class _FutureCanceller:
-    # The canceller of a fromFuture() Deferred: a small object rather than a
-    # closure, holding only the future.
+    # The canceller of a Deferred of a thread call (deferred.threads) or of a
+    # future awaited by our driver: a small object rather than a closure,
+    # holding only the future.
     __slots__ = ("_future",)
 
     def __init__(self, future: Any) -> None:
@@ -391,11 +466,12 @@ class _Delivery:
 
     __slots__ = ("_deferred",)
 
-    def __init__(self, deferred: Deferred[Any]) -> None:
+    def __init__(self, deferred: Deferred[Any] | None) -> None:
         self._deferred = deferred
 
     def __call__(self, future: Any) -> None:
         deferred = self._deferred
+        assert deferred is not None
         try:
             value = future.result()
         except BaseException as e:
@@ -410,6 +486,65 @@ class _Delivery:
                 Deferred().errback(outcome)
             return
         deferred.callback(outcome)
+
+
+class _FromFutureDelivery(_Delivery):
+    """A fromFuture() Deferred's delivery, which knows whether the Deferred's
+    cancel() cancelled the future: the future's cancellation is then the
+    Deferred's (see :func:`_futureCancelledError`)."""
+
+    __slots__ = ("_cancelled",)
+
+    def __init__(self) -> None:
+        super().__init__(None)
+        self._cancelled = False
+
+    def __call__(self, future: Any) -> None:
+        if self._cancelled and future.cancelled():
+            deferred = self._deferred
+            assert deferred is not None
+            if deferred.result is _NO_RESULT:
+                try:
+                    future.result()
+                except BaseException as e:
+                    error = _futureCancelledError()()
+                    error.__cause__ = e
+                    deferred.errback(Failure(error))
+                    return
+        super().__call__(future)
+
+
+_FutureCancelledError: type[BaseException] | None = None
+
+
+def _futureCancelledError() -> type[BaseException]:
+    """The class of the error a fromFuture() Deferred fails with when its
+    ``cancel()`` cancelled the future.
+
+    Both a :class:`deferred.CancelledError` and an ``asyncio.CancelledError``:
+    Twisted's Deferred fails with the future's ``asyncio.CancelledError``
+    (code written for it checks for that), while Deferred code here expects
+    its own -- ``addTimeout`` turns it into ``TimeoutError``, ``except
+    CancelledError`` catches it at an ``await``.  Made on first use, so that
+    ``import deferred`` does not import asyncio.
+    """
+    global _FutureCancelledError
+    if _FutureCancelledError is None:
+        import asyncio
+
+        class FutureCancelledError(CancelledError, asyncio.CancelledError):
+            """The future was cancelled by cancelling its Deferred: both our
+            CancelledError and asyncio's."""
+
+            def __reduce__(self) -> tuple[Any, ...]:
+                return (CancelledError, self.args)
+
+        # Shown as what it is to users, a deferred.CancelledError.
+        FutureCancelledError.__module__ = "deferred"
+        FutureCancelledError.__name__ = "CancelledError"
+        FutureCancelledError.__qualname__ = "CancelledError"
+        _FutureCancelledError = FutureCancelledError
+    return _FutureCancelledError
 
 
 class _ThreadsafeDelivery:
