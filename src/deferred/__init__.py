@@ -50,6 +50,15 @@ from ._queue import DeferredQueue as DeferredQueue
 from ._queue import QueueOverflow as QueueOverflow
 from ._queue import QueueUnderflow as QueueUnderflow
 
+# __version__, read from the installed metadata only when first asked for.
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    __version__: str
+else:
+    from ._version import __getattr__ as __getattr__
+del TYPE_CHECKING
+
 __all__ = [
     "FAILURE",
     "SUCCESS",
