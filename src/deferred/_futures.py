@@ -311,8 +311,19 @@ def fromFuture(
 
     The Deferred fires with the future's result, or fails with the exception
     its ``result()`` raises (for a future cancelled by someone else, that
-    future's own ``CancelledError``).  Cancelling the Deferred cancels the
-    future and fails the Deferred with :class:`deferred.CancelledError`.
+    future's own ``CancelledError``).
+
+    Cancelling the Deferred cancels the future, and, as in Twisted (even
+    before the loop runs), the Deferred then takes what the future ends
+    with, once the loop turns: for a future that its ``cancel()`` did cancel,
+    an error that is both a :class:`deferred.CancelledError` and an
+    ``asyncio.CancelledError`` (so ``addTimeout`` makes it a
+    ``TimeoutError``, and code written for Twisted finds asyncio's); a task
+    that catches its cancellation gives its own outcome.  A second
+    ``cancel()`` stops waiting: :class:`deferred.CancelledError` at once.  A
+    ``concurrent.futures`` job already running cannot be cancelled: its
+    Deferred fails at once with :class:`deferred.CancelledError`, and its
+    later result is dropped (an error is reported as unhandled).
 
     An asyncio future's Deferred fires at once if the future is done, and
     otherwise from the future's done-callback, on its loop.
