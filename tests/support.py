@@ -89,3 +89,12 @@ def assertLeavesNoCycle(run: Callable[[], object]) -> None:
         gc.set_debug(0)
         gc.garbage.clear()
         gc.enable()
+
+
+def callbacksOf(d: Deferred[Any]) -> list[Any]:
+    """``d.callbacks`` (deprecated, as in Twisted) without its warning."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return d.callbacks

@@ -26,7 +26,7 @@ from deferred import (
     succeed,
 )
 from deferred.failure import Failure
-from support import Log, failureOf, outcome, unhandled
+from support import Log, callbacksOf, failureOf, outcome, unhandled
 
 # --- helpers --------------------------------------------------------------------
 
@@ -219,7 +219,7 @@ def test_deferred_list_rejects_a_non_deferred_before_touching_any_input() -> Non
     d: Deferred[int] = Deferred()
     with pytest.raises(TypeError, match=r"item 1 is 42"):
         DeferredList([d, 42])  # type: ignore[arg-type]
-    assert d.callbacks == []
+    assert callbacksOf(d) == []
     d.callback(1)
     assert outcome(d) == 1
 
@@ -803,7 +803,7 @@ def test_race_rejects_a_non_deferred_before_touching_any_input() -> None:
     d: Deferred[int] = Deferred()
     with pytest.raises(TypeError, match=r"race\(\).*item 1"):
         race([d, None])  # type: ignore[list-item]
-    assert d.callbacks == []
+    assert callbacksOf(d) == []
 
 
 def test_race_accepts_a_generator_and_reads_it_once() -> None:
@@ -930,3 +930,108 @@ def test_failure_group_holds_failures_and_lists_them() -> None:
     assert isinstance(group, Exception)
     assert group.failures is failures
     assert str(group) == "all 2 Deferreds failed: ValueError: a; KeyError: 'b'"
+
+
+# --- Deferred-likes, as Twisted takes them ------------------------------------
+
+
+class FiredLike:
+    """Not a Deferred: only the interface the combinators call."""
+
+    def __init__(self, value: object = None, failure: Failure | None = None):
+        self.value = value
+        self.failure = failure
+        self.calls: list[tuple[Any, ...]] = []
+        self.cancelled = False
+
+    def addCallbacks(
+        self,
+        callback: Any,
+        errback: Any,
+        callbackArgs: tuple[Any, ...] = (),
+        callbackKeywords: Any = None,
+        errbackArgs: tuple[Any, ...] = (),
+        errbackKeywords: Any = None,
+    ) -> FiredLike:
+        self.calls.append((callback, errback, callbackArgs, errbackArgs))
+        if self.failure is not None:
+            errback(self.failure, *errbackArgs)
+        elif self.value is not None:
+            callback(self.value, *callbackArgs)
+        return self
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+
+def test_gatherResults_takes_deferred_likes() -> None:
+    like = FiredLike("mocked")
+    d = gatherResults([succeed(1), like])  # type: ignore[list-item]
+    assert d.result == [1, "mocked"]
+    assert len(like.calls) == 1
+
+
+def test_DeferredList_takes_a_failing_deferred_like() -> None:
+    failure = Failure(ValueError("from a mock"))
+    d = DeferredList([FiredLike(failure=failure)])  # type: ignore[list-item]
+    [(ok, value)] = d.result
+    assert ok is False
+    assert value.type is ValueError
+
+
+def test_race_takes_deferred_likes_and_cancels_the_losers() -> None:
+    pending = FiredLike()
+    winner: Deferred[str] = Deferred()
+    d = race([pending, winner])  # type: ignore[list-item]
+    winner.callback("first")
+    assert d.result == (1, "first")
+    assert pending.cancelled
+
+
+def test_a_subclass_with_its_own_addCallbacks_is_called_through_it() -> None:
+    seen: list[str] = []
+
+    class Counting(Deferred[int]):
+        def addCallbacks(self, *args: Any, **kwargs: Any) -> Deferred[Any]:
+            seen.append("addCallbacks")
+            return super().addCallbacks(*args, **kwargs)
+
+    d = Counting()
+    result = gatherResults([d])
+    assert seen == ["addCallbacks"]
+    d.callback(3)
+    assert result.result == [3]
+
+
+async def _coroutine() -> int:
+    return 1
+
+
+@pytest.mark.parametrize("caller", [DeferredList, gatherResults, race])
+def test_an_input_without_addCallbacks_raises_at_the_call_naming_it(
+    caller: Any,
+) -> None:
+    coroutine = _coroutine()
+    try:
+        with pytest.raises(TypeError) as raised:
+            caller([succeed(1), coroutine])
+    finally:
+        coroutine.close()
+    message = str(raised.value)
+    assert message.startswith(f"{caller.__name__}()")
+    assert "item 1" in message
+    assert "ensureDeferred" in message
+    with pytest.raises(TypeError, match="succeed"):
+        caller([42])
+
+
+def test_a_bad_input_whose_repr_raises_or_is_huge_still_gets_a_clear_message() -> None:
+    class BadRepr:
+        def __repr__(self) -> str:
+            raise RuntimeError("no repr")
+
+    with pytest.raises(TypeError, match="item 0"):
+        gatherResults([BadRepr()])  # type: ignore[list-item]
+    with pytest.raises(TypeError) as raised:
+        gatherResults([list(range(1_000_000))])  # type: ignore[list-item]
+    assert len(str(raised.value)) < 500

@@ -26,7 +26,7 @@ from deferred import (
 )
 from deferred.clock import Clock
 from deferred.failure import NoCurrentExceptionError
-from support import failureOf, resultOf
+from support import callbacksOf, failureOf, resultOf
 
 
 def raiseValueError(message: str = "boom") -> None:
@@ -673,7 +673,7 @@ def test_chainDeferred_shows_the_targets_methods_in_callbacks() -> None:
     source: Deferred[int] = Deferred()
     target: Deferred[int] = Deferred()
     source.chainDeferred(target)
-    [(onSuccess, onFailure)] = source.callbacks
+    [(onSuccess, onFailure)] = callbacksOf(source)
     assert onSuccess == (target.callback, (), {})
     assert onFailure == (target.errback, (), {})
 
@@ -1512,13 +1512,13 @@ def test_callbacks_snapshot_has_twisteds_shape() -> None:
     d: Deferred[int] = Deferred()
     d.addCallback(cb, 1, key="v")
     d.addErrback(eb)
-    assert d.callbacks == [
+    assert callbacksOf(d) == [
         ((cb, (1,), {"key": "v"}), (passthru, (1,), {"key": "v"})),
         ((passthru, (), {}), (eb, (), {})),
     ]
-    d.callbacks.clear()  # a snapshot: the Deferred is unaffected
+    callbacksOf(d).clear()  # a snapshot: the Deferred is unaffected
     d.callback(0)
-    assert d.result == 0 and d.callbacks == []
+    assert d.result == 0 and callbacksOf(d) == []
 
 
 def test_callbacks_snapshot_shows_plain_callbacks_and_waiting_deferreds() -> None:
@@ -1527,12 +1527,12 @@ def test_callbacks_snapshot_shows_plain_callbacks_and_waiting_deferreds() -> Non
 
     inner: Deferred[int] = Deferred()
     inner.addCallback(cb)
-    assert inner.callbacks == [((cb, (), {}), (passthru, (), {}))]
+    assert callbacksOf(inner) == [((cb, (), {}), (passthru, (), {}))]
     outer: Deferred[int] = Deferred()
     outer.addCallback(lambda _: inner)
     outer.callback(0)
     # The outer Deferred waits on inner: a stage that hands the result back.
-    [plain, (handOn, _)] = inner.callbacks
+    [plain, (handOn, _)] = callbacksOf(inner)
     assert plain == ((cb, (), {}), (passthru, (), {}))
     assert handOn[1] == (outer,)
     inner.callback(5)
@@ -1747,3 +1747,104 @@ def test_deferreds_that_hand_on_results_resume_their_own_callbacks_after() -> No
     assert order == [("w got", 1), ("x after", None), ("y after", None)]
     z.callback(2)
     assert order[-1] == ("w finally", 2)
+
+
+# --- real code's habits: attributes, odd subclasses, warnings ------------------
+
+
+def test_a_deferred_takes_attributes_of_its_own() -> None:
+    d: Deferred[int] = Deferred()
+    d.request = "GET /"  # type: ignore[attr-defined]
+    assert d.request == "GET /"  # type: ignore[attr-defined]
+    assert vars(d) == {"request": "GET /"}
+    d.callback(1)
+    assert d.result == 1
+
+
+def test_debug_set_on_one_deferred_reports_where_it_was_fired(
+    deferredLog: list[logging.LogRecord],
+) -> None:
+    d: Deferred[int] = Deferred()
+    d.debug = True
+    assert Deferred.debug is False
+    d.errback(ValueError("just this one"))
+    del d
+    gc.collect()
+    [record] = [r for r in deferredLog if r.getMessage().startswith("Unhandled")]
+    assert "First Invoker was:" in record.getMessage()
+    assert "test_debug_set_on_one_deferred_reports_where_it_was_fired" in (
+        record.getMessage()
+    )
+
+
+def test_debug_set_on_one_deferred_says_where_it_was_first_fired() -> None:
+    d: Deferred[int] = Deferred()
+    d.debug = True
+    d.callback(1)
+    with pytest.raises(AlreadyCalledError, match="First Invoker was"):
+        d.callback(2)
+
+
+def test_chainDeferred_to_a_subclass_with_eq_but_no_hash() -> None:
+    class Comparable(Deferred[int]):
+        def __eq__(self, other: object) -> bool:
+            return other is self
+
+    assert Comparable.__hash__ is None
+    source: Deferred[int] = Deferred()
+    target = Comparable()
+    source.chainDeferred(target)
+    assert "waiting on Deferred" in str(target)
+    source.callback(5)
+    assert target.result == 5
+
+
+def test_returning_itself_warns_at_the_callbacks_own_code() -> None:
+    d: Deferred[Any] = Deferred()
+
+    def returnsItsOwnDeferred(result: object) -> Deferred[Any]:
+        return d
+
+    d.addCallback(returnsItsOwnDeferred)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        d.callback(None)
+    [warning] = caught
+    assert warning.category is DeprecationWarning
+    assert warning.filename == __file__
+    code = returnsItsOwnDeferred.__code__
+    assert code.co_firstlineno <= warning.lineno <= code.co_firstlineno + 1
+    assert str(warning.message).startswith("Callback returned the Deferred")
+
+
+class _ReprRaises:
+    def __repr__(self) -> str:
+        raise RuntimeError("repr failed")
+
+
+def test_already_called_error_survives_a_result_whose_repr_raises() -> None:
+    d: Deferred[Any] = Deferred()
+    d.callback(_ReprRaises())
+    with pytest.raises(AlreadyCalledError, match="unrepresentable"):
+        d.callback(1)
+    assert "unrepresentable" in repr(d)
+
+
+def test_already_called_error_message_is_bounded_for_a_huge_result() -> None:
+    d: Deferred[Any] = Deferred()
+    d.callback(list(range(5_000_000)))
+    with pytest.raises(AlreadyCalledError) as raised:
+        d.callback(1)
+    assert len(str(raised.value)) < 1_000
+
+
+def test_a_non_callable_whose_repr_raises_still_gives_type_error() -> None:
+    d: Deferred[Any] = Deferred()
+    with pytest.raises(TypeError, match="callback must be callable"):
+        d.addCallback(_ReprRaises())  # type: ignore[arg-type]
+
+
+def test_callbacks_is_deprecated_as_in_twisted() -> None:
+    d: Deferred[int] = Deferred()
+    with pytest.deprecated_call():
+        assert d.callbacks == []

@@ -4,11 +4,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from types import CoroutineType, GeneratorType
 from typing import Any, Literal, TypeVar, overload
 
 from ._debug import logFailure
 from ._deferred import _DEFERRED_TYPES, _NO_RESULT, Deferred
-from .failure import _FAILURE_TYPES, Failure
+from .failure import _FAILURE_TYPES, Failure, _shortRepr
 
 __all__ = [
     "FAILURE",
@@ -84,19 +85,34 @@ class FailureGroup(Exception):
 
 
 def _inputs(deferreds: Iterable[Deferred[Any]], caller: str) -> list[Deferred[Any]]:
-    """The inputs as a list, read once; TypeError before anything is touched
-    if one of them is not a Deferred."""
+    """The inputs as a list, read once.
+
+    As in Twisted, an input may be anything with the Deferred interface (its
+    ``addCallbacks`` is what gets called): mocks and other libraries'
+    Deferred-likes work.  Something that cannot work at all raises
+    ``TypeError`` here, before any input is touched.
+    """
     if type(deferreds) in _DEFERRED_TYPES:
         raise TypeError(f"{caller}() takes an iterable of Deferreds, not a Deferred")
     inputs = list(deferreds)
     types = _DEFERRED_TYPES
     for index, d in enumerate(inputs):
-        if type(d) not in types:
-            raise TypeError(
-                f"{caller}() takes Deferreds; item {index} is {d!r}"
-                " (wrap plain values in succeed())"
-            )
+        if type(d) not in types and not callable(getattr(d, "addCallbacks", None)):
+            raise TypeError(_notADeferred(caller, index, d))
     return inputs
+
+
+def _notADeferred(caller: str, index: int, value: object) -> str:
+    if isinstance(value, (CoroutineType, GeneratorType)):
+        hint = "run coroutines with ensureDeferred() to get a Deferred"
+    elif hasattr(value, "_asyncio_future_blocking"):
+        hint = "wrap asyncio futures and tasks with Deferred.fromFuture()"
+    else:
+        hint = "wrap plain values in succeed()"
+    return (
+        f"{caller}() takes Deferreds (objects with addCallbacks); item {index} "
+        f"is {_shortRepr(value)}: {hint}"
+    )
 
 
 def _cancelEach(inputs: list[Deferred[Any]], keep: object = None) -> None:
@@ -127,7 +143,18 @@ def _attach(
     result unchanged, which allows a shortcut for inputs that have fired.
     """
     failureTypes = _FAILURE_TYPES
+    ownAddCallbacks = Deferred.addCallbacks
     for index, d in enumerate(inputs):
+        kind = type(d)
+        if kind is not Deferred and (
+            kind not in _DEFERRED_TYPES or kind.addCallbacks is not ownAddCallbacks
+        ):
+            # A Deferred-like, or a subclass with its own addCallbacks: call
+            # it, as Twisted does.
+            d.addCallbacks(
+                succeeded, failed, callbackArgs=(index,), errbackArgs=(index,)
+            )
+            continue
         cbs = d._callbacks
         result = d.result
         if (
@@ -180,8 +207,12 @@ class DeferredList(Deferred[_R]):
     for inputs of type ``Deferred[T]``, ``DeferredList[tuple[T, int]]`` with
     ``fireOnOneCallback=True``; both are inferred from the arguments.
 
-    Differences from Twisted: a non-Deferred input raises ``TypeError`` before
-    any input is touched; cancelling a fired DeferredList that waits on a
+    Inputs need only the Deferred interface (their ``addCallbacks`` is called,
+    as in Twisted), so mocks and other Deferred-likes work.
+
+    Differences from Twisted: an input with no ``addCallbacks`` at all (a
+    coroutine, a plain value) raises ``TypeError`` before any input is
+    touched; cancelling a fired DeferredList that waits on a
     Deferred returned by one of its callbacks cancels that Deferred, as for
     any Deferred.
     """
@@ -324,8 +355,9 @@ def gatherResults(
 
     It is a :class:`DeferredList` with ``fireOnOneErrback``, as in Twisted.
     """
+    inputs = _inputs(deferredList, "gatherResults")  # errors name us, not DeferredList
     return DeferredList(
-        deferredList, fireOnOneErrback=True, consumeErrors=consumeErrors
+        inputs, fireOnOneErrback=True, consumeErrors=consumeErrors
     ).addCallback(_values)
 
 

@@ -8,7 +8,6 @@ from collections.abc import Awaitable, Callable, Generator, Mapping
 from typing import (
     TYPE_CHECKING,
     Any,
-    ClassVar,
     Concatenate,
     Generic,
     ParamSpec,
@@ -18,7 +17,14 @@ from typing import (
 
 from ._debug import DebugInfo, formatStack
 from ._errors import AlreadyCalledError, CancelledError, TimeoutError
-from .failure import _FAILURE_TYPES, _OUTCOME_TYPES, Failure, _failureFromCaught
+from .failure import (
+    _FAILURE_TYPES,
+    _OUTCOME_TYPES,
+    Failure,
+    _failureFromCaught,
+    _safeRepr,
+    _shortRepr,
+)
 
 if TYPE_CHECKING:
     import asyncio
@@ -58,15 +64,31 @@ _DEFERRED_TYPES: set[type] = set()
 
 _EMPTY: tuple[Any, ...] = ()
 
-#: Targets of ``chainDeferred`` and the Deferred feeding them, for ``__str__``
-#: only; weak both ways so the link keeps neither alive.
-_chainedTo: weakref.WeakKeyDictionary[Deferred[Any], weakref.ref[Deferred[Any]]] = (
-    weakref.WeakKeyDictionary()
-)
+#: Targets of ``chainDeferred`` (by id) and the Deferred feeding them, for
+#: ``__str__`` only; weak both ways so the link keeps neither alive.  Keyed by
+#: id, not by the Deferred: a subclass may define ``__eq__`` without a hash.
+_chainedTo: dict[
+    int, tuple[weakref.ref[Deferred[Any]], weakref.ref[Deferred[Any]]]
+] = {}
+
+
+def _chainedFrom(target: Deferred[Any]) -> Deferred[Any] | None:
+    link = _chainedTo.get(id(target))
+    if link is None or link[0]() is not target:
+        return None
+    return link[1]()
+
+
+def _linkChained(target: Deferred[Any], source: Deferred[Any]) -> None:
+    key = id(target)
+    _chainedTo[key] = (
+        weakref.ref(target, lambda _: _chainedTo.pop(key, None)),
+        weakref.ref(source),
+    )
 
 
 def _notCallable(what: str, value: object) -> TypeError:
-    return TypeError(f"{what} must be callable, not {value!r}")
+    return TypeError(f"{what} must be callable, not {_shortRepr(value)}")
 
 
 def _checkArgs(args: Any, name: str) -> tuple[Any, ...]:
@@ -74,7 +96,7 @@ def _checkArgs(args: Any, name: str) -> tuple[Any, ...]:
         return ()
     if type(args) is not tuple:
         if not isinstance(args, (tuple, list)):
-            raise TypeError(f"{name} must be a tuple, not {args!r}")
+            raise TypeError(f"{name} must be a tuple, not {_shortRepr(args)}")
         args = tuple(args)
     return args  # type: ignore[no-any-return]
 
@@ -96,13 +118,18 @@ class Deferred(Awaitable[_T], Generic[_T]):
     ``addCallback()`` when the result is already there); an asyncio Future
     would wait for the next turn of the event loop.
 
-    Differences from Twisted's Deferred: instances have ``__slots__`` (no
-    arbitrary attributes), ``callbacks`` is a read-only snapshot, and firing
-    with a Deferred or adding a non-callable callback raises ``TypeError`` at
-    once instead of failing later.
+    Instances take attributes of your own (``d.request = ...``), as
+    Twisted's do, and ``d.debug = True`` turns debugging on for one Deferred.
+
+    Differences from Twisted's Deferred: ``callbacks`` is a read-only
+    snapshot, and firing with a Deferred or adding a non-callable callback
+    raises ``TypeError`` at once instead of failing later.
     """
 
+    # Slots for our own state; the __dict__ slot is there for attributes that
+    # users add (created only when one is).
     __slots__ = (
+        "__dict__",
         "__weakref__",
         "_callbacks",
         "_extra",
@@ -112,7 +139,8 @@ class Deferred(Awaitable[_T], Generic[_T]):
     )
 
     #: Whether new Deferreds record debugging stacks; see :func:`setDebugging`.
-    debug: ClassVar[bool] = False
+    #: Set on one instance, it turns debugging on for that Deferred alone.
+    debug: bool = False
 
     # The callback list holds one entry per stage.  The commonest stage -- a
     # callback with no extra arguments -- is stored as the bare callable, so
@@ -161,7 +189,19 @@ class Deferred(Awaitable[_T], Generic[_T]):
     @property
     def callbacks(self) -> list[tuple[tuple[Any, ...], tuple[Any, ...]]]:
         """A snapshot of the pending callbacks, in Twisted's shape:
-        ``((callback, args, kwargs), (errback, args, kwargs))`` pairs."""
+        ``((callback, args, kwargs), (errback, args, kwargs))`` pairs.
+
+        Deprecated, as in Twisted since 25.5 (it warns): it is there for
+        debugging only.
+        """
+        import warnings
+
+        warnings.warn(
+            "Deferred.callbacks is deprecated (as in Twisted 25.5): it is for "
+            "debugging only, a snapshot that changes nothing",
+            DeprecationWarning,
+            stacklevel=2,
+        )
         pairs = []
         for entry in self._callbacks:
             if type(entry) is tuple:
@@ -499,8 +539,8 @@ class Deferred(Awaitable[_T], Generic[_T]):
         the result that reaches ``d`` is also passed on here as ``None``.
         """
         if type(d) not in _DEFERRED_TYPES:
-            raise TypeError(f"chainDeferred() needs a Deferred, not {d!r}")
-        _chainedTo[d] = weakref.ref(self)
+            raise TypeError(f"chainDeferred() needs a Deferred, not {_shortRepr(d)}")
+        _linkChained(d, self)
         # Not addCallbacks(d.callback, d.errback): the loop fires d itself,
         # and runs its callbacks without going one call deeper per link.
         self._append_continuation(d, _CHAIN)
@@ -586,10 +626,11 @@ class Deferred(Awaitable[_T], Generic[_T]):
                 return
             if self.debug:
                 raise AlreadyCalledError(
-                    f"{self!r} has already been fired\n" + info._getDebugTracebacks()
+                    f"{self._describe(_shortRepr)} has already been fired\n"
+                    + info._getDebugTracebacks()
                 )
         raise AlreadyCalledError(
-            f"{self!r} has already been fired"
+            f"{self._describe(_shortRepr)} has already been fired"
             + ("" if self.debug else "; setDebugging(True) shows where")
         )
 
@@ -628,7 +669,9 @@ class Deferred(Awaitable[_T], Generic[_T]):
         counter would go negative, silently stopping later callbacks).
         """
         if self.paused <= 0:
-            raise RuntimeError(f"unpause() of {self!r}, which is not paused")
+            raise RuntimeError(
+                f"unpause() of {self._describe(_shortRepr)}, which is not paused"
+            )
         self.paused -= 1
         if self.paused:
             return
@@ -656,7 +699,8 @@ class Deferred(Awaitable[_T], Generic[_T]):
                 return
             if id(target) in walked:
                 raise RuntimeError(
-                    f"cancel() of {self!r}: the Deferreds it waits on wait on "
+                    f"cancel() of {self._describe(_shortRepr)}: the Deferreds it "
+                    "waits on wait on "
                     "each other in a cycle, so none of them can ever fire"
                 )
             walked.add(id(target))
@@ -923,22 +967,24 @@ class Deferred(Awaitable[_T], Generic[_T]):
     # -- representation and awaiting --------------------------------------------
 
     def __str__(self) -> str:
+        return self._describe(_safeRepr)
+
+    __repr__ = __str__
+
+    def _describe(self, reprOf: Callable[[object], str]) -> str:
         name = type(self).__name__
         result = self.result
         if type(result) in _DEFERRED_TYPES:
             state = f" waiting on Deferred at 0x{id(result):x}"
         elif result is _NO_RESULT:
-            link = _chainedTo.get(self)
-            source = None if link is None else link()
+            source = _chainedFrom(self)
             if source is None:
                 state = ""
             else:
                 state = f" waiting on Deferred at 0x{id(source):x}"
         else:
-            state = f" current result: {result!r}"
+            state = f" current result: {reprOf(result)}"
         return f"<{name} at 0x{id(self):x}{state}>"
-
-    __repr__ = __str__
 
     def __iter__(self) -> Generator[Any, Any, _T]:
         """``await d`` / ``yield from d``: this Deferred's result, or its
@@ -1086,14 +1132,38 @@ def _resume(result: _T) -> _T:
 _RESUME = (_resume, _resume, None, None)
 
 
-def _warnReturnedSelf(fn: object) -> None:
+def _warnReturnedSelf(fn: Any) -> None:
+    """Warn that callback ``fn`` returned the Deferred it is attached to, as a
+    warning of ``fn``'s own code (its file and last line), as Twisted does:
+    the place to fix is the callback, not whoever fired the Deferred."""
+    import sys
     import warnings
 
-    warnings.warn(
-        f"Callback {fn!r} returned the Deferred it was attached to; this "
-        "breaks the callback chain and will raise an exception in the future.",
+    message = (
+        "Callback returned the Deferred it was attached to; this breaks the "
+        "callback chain and will raise an exception in the future."
+    )
+    code = getattr(fn, "__code__", None)
+    module = sys.modules.get(getattr(fn, "__module__", None) or "")
+    if code is None or module is None:
+        # A builtin or a callable object: no code of its own to point at.
+        warnings.warn(message, DeprecationWarning, stacklevel=4)
+        return
+    import dis
+    import inspect
+
+    lines = [line for _, line in dis.findlinestarts(code) if line is not None]
+    try:
+        filename = inspect.getabsfile(module)
+    except TypeError:  # a module with no file (made at run time, say)
+        filename = code.co_filename
+    warnings.warn_explicit(
+        message,
         DeprecationWarning,
-        stacklevel=4,
+        filename,
+        max(lines, default=code.co_firstlineno),
+        module=module.__name__,
+        registry=vars(module).setdefault("__warningregistry__", {}),
     )
 
 

@@ -61,6 +61,18 @@ def _safeRepr(obj: object) -> str:
         return f"<unrepresentable {type(obj).__name__} object>"
 
 
+def _shortRepr(obj: object, limit: int = 200) -> str:
+    """``repr(obj)`` for an error message: never raising, and cut short (a
+    huge result must not make a huge message)."""
+    if type(obj) in (list, tuple, dict, set, frozenset) and len(obj) > limit:  # type: ignore[arg-type]
+        # Not repr() at all: it would build the whole text first.
+        return f"<{type(obj).__name__} of {len(obj):,} items>"  # type: ignore[arg-type]
+    text = _safeRepr(obj)
+    if len(text) > limit:
+        text = f"{text[: limit - 20]}...{text[-15:]}"
+    return text
+
+
 class Failure(BaseException):
     """An exception, its type and its traceback, captured for later.
 
