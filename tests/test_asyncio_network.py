@@ -99,6 +99,16 @@ class LineProtocol(asyncio.Protocol):
         self.transport.close()
 
 
+async def serverSaw(events: list[str], event: str) -> None:
+    """Wait until the server has logged *event* (a condition, not a fixed
+    delay: a loaded machine only makes this take longer)."""
+    for _ in range(10_000):  # about 10 s at most
+        if event in events:
+            return
+        await asyncio.sleep(0.001)
+    raise AssertionError(f"the server never saw {event!r}: {events}")
+
+
 def test_protocol_round_trip_through_inlineCallbacks() -> None:
     @inlineCallbacks
     def conversation(protocol: LineProtocol) -> Generator[Any, Any, list[str]]:
@@ -113,7 +123,7 @@ def test_protocol_round_trip_through_inlineCallbacks() -> None:
             loop = asyncio.get_running_loop()
             _, protocol = await loop.create_connection(LineProtocol, "127.0.0.1", port)
             replies: list[str] = await conversation(protocol)
-            await asyncio.sleep(0.01)  # let the server see the hang-up
+            await serverSaw(events, "client closed")
             return replies, events
 
     replies, events = asyncio.run(main())
@@ -143,7 +153,7 @@ def test_cancelling_the_deferred_cancels_a_pending_stream_read() -> None:
             failures: list[Any] = []
             d.addErrback(failures.append)
             assert failures[0].check(CancelledError)
-            await asyncio.sleep(0.01)  # the server sees the connection close
+            await serverSaw(events, "client closed")
             return seen, events
 
     seen, events = asyncio.run(main())
@@ -169,7 +179,7 @@ def test_cancelling_the_task_cancels_the_deferred_of_a_protocol() -> None:
             except asyncio.CancelledError:
                 events.append("task cancelled")
             await protocol.lost
-            await asyncio.sleep(0.01)
+            await serverSaw(events, "client closed")
             return events
 
     events = asyncio.run(main())

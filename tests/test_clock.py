@@ -183,13 +183,18 @@ def test_many_calls_schedule_and_advance_quickly() -> None:
         nonlocal count
         count += 1
 
-    start = time.perf_counter()
+    # CPU time of this process, not wall-clock time, so a loaded machine does
+    # not fail it; the bound is generous (this takes a fraction of a second)
+    # yet far below what a quadratic schedule of 100,000 calls would need.
+    # How fast it really is belongs in the benchmark.
+    start = time.process_time()
     for i in range(100_000):
         clock.callLater(i % 997, tick)
     clock.advance(1000)
-    elapsed = time.perf_counter() - start
+    cpu = time.process_time() - start
     assert count == 100_000
-    assert elapsed < 1.0
+    assert clock.getDelayedCalls() == []
+    assert cpu < 15.0
 
 
 # --- Clock: getDelayedCalls -------------------------------------------------
@@ -659,7 +664,8 @@ def test_asyncio_clock_with_an_explicit_loop_schedules_on_it() -> None:
     loop = asyncio.new_event_loop()
     try:
         clock = AsyncioClock(loop)
-        assert clock.seconds() == pytest.approx(loop.time(), abs=1)
+        before = loop.time()
+        assert before <= clock.seconds() <= loop.time()
         ran: list[int] = []
         clock.callLater(0.01, ran.append, 1)
         loop.run_until_complete(asyncio.sleep(0.03))
