@@ -1069,3 +1069,11 @@ def test_run_preserves_the_signature_for_type_checkers() -> None:
     g: Callable[[], Deferred[int]] = lambda: succeed(1)  # noqa: E731
     d2: Deferred[int] = DeferredSemaphore(1).run(g)
     assert successResultOf(d2) == 1
+
+
+def test_primitives_take_attributes_of_their_own() -> None:
+    from deferred import DeferredQueue
+
+    for primitive in (DeferredLock(), DeferredSemaphore(2), DeferredQueue()):
+        primitive.name = "pool"  # type: ignore[union-attr]
+        assert vars(primitive) == {"name": "pool"}

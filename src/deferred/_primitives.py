@@ -93,7 +93,8 @@ class _WaitQueue(Generic[_T]):
     queued :meth:`_ConcurrencyPrimitive.run` call.
     """
 
-    __slots__ = ("__weakref__", "_canceller", "_dead", "_waiters")
+    # __dict__: attributes of your own, as on Twisted's primitives.
+    __slots__ = ("__dict__", "__weakref__", "_canceller", "_dead", "_waiters")
 
     _waiters: deque[Any]
     #: How many waiters in ``_waiters`` were cancelled but left in place.
