@@ -296,6 +296,24 @@ def pending_with_callback(loop: Loop) -> Any:
     return fut
 
 
+# -- threads -------------------------------------------------------------------
+
+
+def _double(i: int) -> int:
+    return 2 * i
+
+
+async def _thread_roundtrip(n: int) -> int:
+    total = 0
+    for i in range(n):
+        total += await asyncio.to_thread(_double, i)
+    return total
+
+
+def thread_roundtrip(loop: Loop, n: int) -> Any:
+    return _run(loop, _thread_roundtrip(n))
+
+
 # -- registry ----------------------------------------------------------------
 
 
@@ -404,5 +422,10 @@ ASYNCIO_WORKLOADS: dict[str, AsyncioWorkload] = {
         semaphore_uncontended,
         lambda n: n,
         "`async with sem: f(i)` on a free `asyncio.Semaphore(10)`",
+    ),
+    "thread_roundtrip": AsyncioWorkload(
+        thread_roundtrip,
+        lambda n: n * (n - 1),
+        "`await asyncio.to_thread(f, i)`, one after the other",
     ),
 }

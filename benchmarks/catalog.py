@@ -131,6 +131,27 @@ ROWS: tuple[Row, ...] = (
         200,
         _ASYNCIO_ONLY,
     ),
+    _time(
+        "looping_clock",
+        "LoopingCall ticks on a Clock",
+        10_000,
+        2_000,
+        Target(vs_twisted=0.5),
+    ),
+    _time(
+        "coiterate",
+        "coiterate over a 100,000-step iterator",
+        100_000,
+        20_000,
+        Target(vs_twisted=0.5),
+    ),
+    _time(
+        "thread_roundtrip",
+        "deferToThread round trips, one at a time",
+        1_000,
+        200,
+        Target(vs_twisted=0.5, beat_asyncio=True),
+    ),
     Row(
         "memory",
         "memory: pending Deferred + 1 callback",
@@ -194,4 +215,7 @@ OPERATION: dict[str, str] = {
     "lock_uncontended": "one `run`",
     "semaphore_contended": "one `run`",
     "semaphore_uncontended": "one `run`",
+    "looping_clock": "one tick (one `advance`)",
+    "coiterate": "one step of the iterator",
+    "thread_roundtrip": "one call in a thread, awaited",
 }

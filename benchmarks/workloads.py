@@ -299,6 +299,88 @@ def _triangle(n: int) -> int:
     return n * (n - 1) // 2
 
 
+# -- the porting kit: deferred.task / twisted.internet.task, and threads ---------
+
+
+def _sibling(defer: ModuleType, name: str) -> ModuleType:
+    """The ``task`` or ``threads`` module that goes with ``defer``."""
+    import importlib
+
+    if defer.__name__ == "deferred":
+        return importlib.import_module(f"deferred.{name}")
+    return importlib.import_module(f"twisted.internet.{name}")
+
+
+def looping_clock(defer: ModuleType, n: int) -> Any:
+    task = _sibling(defer, "task")
+    clock = task.Clock()
+    ticks = [0]
+
+    def tick() -> None:
+        ticks[0] += 1
+
+    call = task.LoopingCall(tick)
+    call.clock = clock
+    call.start(1.0)
+    advance = clock.advance
+    for _ in range(n - 1):
+        advance(1.0)
+    call.stop()
+    return ticks[0]
+
+
+def coiterate_clock(defer: ModuleType, n: int) -> Any:
+    task = _sibling(defer, "task")
+    clock = task.Clock()
+    # The default termination predicate (10 ms slices); ticks on the clock.
+    cooperator = task.Cooperator(scheduler=lambda f: clock.callLater(0, f))
+    d = cooperator.coiterate(iter(range(n)))
+    clock.advance(0)
+    return d.addCallback(lambda it: next(it, "exhausted"))
+
+
+def _double(i: int) -> int:
+    return 2 * i
+
+
+#: The event loop the deferred thread round trips run on (kept: its default
+#: executor's threads are then started once, as in a real program).
+_THREAD_LOOP: list[Any] = []
+
+
+def thread_roundtrip(defer: ModuleType, n: int) -> Any:
+    threads = _sibling(defer, "threads")
+    if defer.__name__ == "deferred":
+        import asyncio
+
+        if not _THREAD_LOOP:
+            _THREAD_LOOP.append(asyncio.new_event_loop())
+        loop = _THREAD_LOOP[0]
+
+        async def run() -> int:
+            total = 0
+            for i in range(n):
+                total += await threads.deferToThread(_double, i)
+            return total
+
+        return loop.run_until_complete(run())
+    # Twisted: the reactor cannot be run again for each repeat, so it is
+    # iterated by hand (it wakes up when the thread's result comes back).
+    from twisted.internet import reactor
+
+    pool = reactor.getThreadPool()
+    if not pool.started:
+        pool.start()
+    total = 0
+    box: list[int] = []
+    for i in range(n):
+        threads.deferToThread(_double, i).addCallback(box.append)
+        while not box:
+            reactor.iterate(0.01)
+        total += box.pop()
+    return total
+
+
 @dataclass(frozen=True)
 class DeferWorkload:
     """A timed workload run against a ``defer``-like module."""
@@ -348,6 +430,9 @@ DEFER_WORKLOADS: dict[str, DeferWorkload] = {
     "semaphore_uncontended": DeferWorkload(
         semaphore_uncontended, ("DeferredSemaphore",), lambda n: n
     ),
+    "looping_clock": DeferWorkload(looping_clock, (), lambda n: n),
+    "coiterate": DeferWorkload(coiterate_clock, (), lambda n: "exhausted"),
+    "thread_roundtrip": DeferWorkload(thread_roundtrip, (), lambda n: n * (n - 1)),
 }
 
 
