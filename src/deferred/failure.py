@@ -164,7 +164,7 @@ class Failure(BaseException):
         if frames is None:
             frames = _extractFrames(self.tb, self.captureVars)
             # Raised again after a cleanFailure(): add where it came from.
-            earlier = getattr(self.value, "_deferred_frames", None)
+            earlier = _earlierFrames(self.value)
             if earlier and _where(frames[-len(earlier) :]) != _where(earlier):
                 frames += earlier
             self._frames = frames
@@ -333,7 +333,7 @@ class Failure(BaseException):
         self.pickled = 1  # as Twisted marks it: the frames are text now
         value = self.value
         if value.__traceback__ is not None:
-            value.__traceback__ = None
+            _setTraceback(value, None)
         if value.__cause__ is not None or value.__context__ is not None:
             # The exceptions this one was raised from (``raise ... from``, or
             # inside ``except``) hold frames too: keep their text, drop them.
@@ -344,14 +344,19 @@ class Failure(BaseException):
                 exc = linked.pop()
                 if exc is not None and id(exc) not in seen:
                     seen.add(id(exc))
-                    exc.__traceback__ = None
+                    _setTraceback(exc, None)
                     linked += (exc.__cause__, exc.__context__)
         # Should this exception be raised again (trap() does that), the
         # Failure made from it can still show where it first came from.
         try:
             value._deferred_frames = frames  # type: ignore[attr-defined]
-        except AttributeError:  # pragma: no cover - exceptions with __slots__
-            pass
+        except BaseException:
+            # Past the exception's own __setattr__: a frozen dataclass or a
+            # class that refuses attributes still travels the chain.
+            try:
+                object.__setattr__(value, "_deferred_frames", frames)
+            except BaseException:  # __slots__ and no __dict__
+                pass
 
     def _chainedText(self) -> str:
         chain = self._chain
@@ -639,7 +644,11 @@ def _failureFromCaught(exc: BaseException) -> Failure:
     (which would tie the failure into a reference cycle)."""
     tb = exc.__traceback__
     if tb is not None:
-        tb = exc.__traceback__ = tb.tb_next
+        tb = tb.tb_next
+        try:
+            exc.__traceback__ = tb
+        except BaseException:  # its class's __setattr__ refuses
+            _setTraceback(exc, tb)
     if type(exc) in _FAILURE_TYPES:
         # A Failure raised (``raise failure``): it is the outcome itself.
         return Failure(exc)
@@ -664,6 +673,19 @@ def _failureFromException(exc: BaseException) -> Failure:
 
 
 _newFailure = BaseException.__new__
+
+#: Sets an exception's ``__traceback__`` without going through its class's
+#: ``__setattr__`` (which a frozen dataclass exception, say, makes raise).
+_setTraceback = BaseException.__traceback__.__set__  # type: ignore[attr-defined]
+
+
+def _earlierFrames(value: BaseException) -> list[Frame] | None:
+    try:
+        frames = getattr(value, "_deferred_frames", None)
+    except BaseException:  # a __getattr__ that raises something else
+        return None
+    return frames if type(frames) is list else None
+
 
 #: Failure and its subclasses: ``type(x) in _FAILURE_TYPES`` is the callback
 #: loop's cheap isinstance() check.
