@@ -676,7 +676,7 @@ _newFailure = BaseException.__new__
 
 #: Sets an exception's ``__traceback__`` without going through its class's
 #: ``__setattr__`` (which a frozen dataclass exception, say, makes raise).
-_setTraceback = BaseException.__traceback__.__set__  # type: ignore[attr-defined]
+_setTraceback: Any = vars(BaseException)["__traceback__"].__set__
 
 
 def _earlierFrames(value: BaseException) -> list[Frame] | None:
