@@ -17,7 +17,9 @@ import pytest
 from deferred import (
     CancelledError,
     Deferred,
+    DeferredList,
     Failure,
+    FirstError,
     NotACoroutineError,
     ensureDeferred,
     fail,
@@ -127,6 +129,79 @@ def test_returnValue_works_in_a_coroutine_too() -> None:
 
     with pytest.deprecated_call(match="returnValue was deprecated"):
         assert outcome(ensureDeferred(f())) == "legacy"
+
+
+# A Failure is a BaseException, as in Twisted: raised out of the coroutine,
+# the Deferred's result is the original exception, not a Failure of a Failure.
+
+
+def test_raising_a_failure_makes_it_the_result() -> None:
+    error = KeyError("k")
+
+    async def f() -> None:
+        await succeed(None)
+        raise Failure(error)
+
+    failure = failureOf(ensureDeferred(f()))
+    assert failure.value is error
+    assert failure.type is KeyError
+
+
+def test_raising_a_failure_after_awaiting_a_pending_deferred() -> None:
+    gate: Deferred[None] = Deferred()
+    error = ValueError("later")
+
+    async def f() -> None:
+        await gate
+        raise Failure(error)
+
+    d = ensureDeferred(f())
+    gate.callback(None)
+    failure = failureOf(d)
+    assert failure.value is error
+    assert not isinstance(failure.value, Failure)
+
+
+def test_raising_the_subFailure_of_a_FirstError_unwraps_it() -> None:
+    error = ZeroDivisionError("inner")
+    bad: Deferred[int] = Deferred()
+
+    async def f() -> None:
+        try:
+            await DeferredList(
+                [Deferred(), bad], fireOnOneErrback=True, consumeErrors=True
+            )
+        except FirstError as e:
+            raise e.subFailure  # noqa: B904
+
+    d = ensureDeferred(f())
+    bad.errback(error)
+    failure = failureOf(d)
+    assert failure.value is error
+    assert failure.check(ZeroDivisionError)
+
+
+def test_failure_awaited_thrown_in_and_let_out_is_the_original() -> None:
+    error = KeyError("thrown")
+
+    async def f() -> None:
+        try:
+            await fail(error)
+        except KeyError as e:
+            assert e is error
+            raise Failure(e) from None
+
+    failure = failureOf(ensureDeferred(f()))
+    assert failure.value is error
+
+
+def test_failure_raised_in_a_coroutine_run_by_maybeDeferred() -> None:
+    error = KeyError("via maybeDeferred")
+
+    async def f() -> None:
+        raise Failure(error)
+
+    assert failureOf(maybeDeferred(f)).value is error
 
 
 # --- awaiting Deferreds in our driver ---------------------------------------

@@ -14,6 +14,7 @@ import pytest
 
 from deferred import (
     Deferred,
+    Failure,
     deferredGenerator,
     fail,
     succeed,
@@ -316,6 +317,59 @@ def test_finished_generator_leaves_no_reference_cycles() -> None:
         assert all(ref() is None for ref in refs)
     finally:
         gc.enable()
+
+
+# --- raising a Failure ------------------------------------------------------------
+
+
+def test_raising_a_failure_in_the_generator_fails_with_the_original() -> None:
+    # A Failure is a BaseException, as in Twisted: the result is its
+    # exception, not a Failure wrapping a Failure.
+    error = KeyError("raised")
+
+    @deferredGenerator
+    def gen() -> Iterator[Any]:
+        yield 1
+        raise Failure(error)
+
+    failure = failureOf(gen())
+    assert failure.value is error
+    assert failure.type is KeyError
+
+
+def test_raising_a_failure_after_a_wait_fails_with_the_original() -> None:
+    source: Deferred[int] = Deferred()
+    error = ValueError("after the wait")
+
+    @deferredGenerator
+    def gen() -> Iterator[Any]:
+        waiting = waitForDeferred(source)
+        yield waiting
+        waiting.getResult()
+        raise Failure(error)
+
+    d = gen()
+    source.callback(1)
+    assert failureOf(d).value is error
+
+
+def test_get_result_of_a_failure_raised_upstream_raises_the_original() -> None:
+    error = ZeroDivisionError("upstream")
+    source: Deferred[int] = Deferred()
+    source.addCallback(lambda _: (_ for _ in ()).throw(Failure(error)))
+
+    @deferredGenerator
+    def gen() -> Iterator[Any]:
+        waiting = waitForDeferred(source)
+        yield waiting
+        try:
+            waiting.getResult()
+        except ZeroDivisionError as e:
+            yield e
+
+    d = gen()
+    source.callback(1)
+    assert outcome(d) is error
 
 
 # --- deprecation -----------------------------------------------------------------

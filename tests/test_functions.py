@@ -161,6 +161,49 @@ def test_maybeDeferred_coroutine_waits_for_a_pending_deferred() -> None:
     assert outcome(d) == "later!"
 
 
+def test_maybeDeferred_with_a_raised_failure_fails_with_the_original() -> None:
+    # A Failure is a BaseException, as in Twisted: raised by the function, the
+    # result is that Failure's exception, not a Failure wrapping a Failure.
+    error = KeyError("raised")
+
+    def f() -> None:
+        raise Failure(error)
+
+    result = outcome(maybeDeferred(f))
+    assert isinstance(result, Failure)
+    assert result.value is error
+    assert result.type is KeyError
+
+
+def test_maybeDeferred_with_a_raised_failure_keeps_its_traceback() -> None:
+    try:
+        raiseValueError("deep")
+    except ValueError:
+        original = Failure()
+
+    def f() -> None:
+        raise original
+
+    result = outcome(maybeDeferred(f))
+    assert result.value is original.value
+    assert "raiseValueError" in result.getTraceback()
+
+
+def test_maybeDeferred_with_a_raised_failure_in_debug_mode() -> None:
+    was = getDebugging()
+    setDebugging(True)
+    try:
+        error = KeyError("debug")
+
+        def f() -> None:
+            raise Failure(error)
+
+        result = outcome(maybeDeferred(f))
+    finally:
+        setDebugging(was)
+    assert result.value is error
+
+
 # --- logError ----------------------------------------------------------------
 
 

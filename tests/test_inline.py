@@ -20,7 +20,9 @@ import pytest
 from deferred import (
     CancelledError,
     Deferred,
+    DeferredList,
     Failure,
+    FirstError,
     ensureDeferred,
     fail,
     inlineCallbacks,
@@ -557,6 +559,130 @@ def test_returning_a_deferred_fails_with_TypeError() -> None:
     assert failure.check(TypeError)
     assert "yield or await it first" in str(failure.value)
     assert inner.result == 1  # left alone
+
+
+# A Failure is a BaseException, as in Twisted: raised out of the generator,
+# or yielded (and so thrown into it), the Deferred's result is the original
+# exception -- never a Failure wrapping a Failure.
+
+
+def assertIsTheOriginal(failure: Failure, exc: BaseException) -> None:
+    assert type(failure) is Failure
+    assert failure.value is exc
+    assert failure.type is type(exc)
+    assert not isinstance(failure.value, Failure)
+
+
+def test_raising_a_failure_makes_it_the_result() -> None:
+    error = KeyError("k")
+    original = Failure(error)
+
+    @inlineCallbacks
+    def f() -> Generator[Any, Any, None]:
+        yield None
+        raise original
+
+    assertIsTheOriginal(failureOf(f()), error)
+
+
+def test_raising_a_failure_before_the_first_yield() -> None:
+    error = ValueError("early")
+
+    @inlineCallbacks
+    def f() -> Generator[Any, Any, None]:
+        raise Failure(error)
+        yield None  # pragma: no cover
+
+    assertIsTheOriginal(failureOf(f()), error)
+
+
+def test_raising_a_failure_after_waiting_on_a_pending_deferred() -> None:
+    gate: Deferred[None] = Deferred()
+    error = ValueError("later")
+
+    @inlineCallbacks
+    def f() -> Generator[Any, Any, None]:
+        yield gate
+        raise Failure(error)
+
+    d = f()
+    gate.callback(None)
+    assertIsTheOriginal(failureOf(d), error)
+
+
+def test_raising_the_subFailure_of_a_FirstError_unwraps_it() -> None:
+    error = ZeroDivisionError("inner")
+    bad: Deferred[int] = Deferred()
+
+    @inlineCallbacks
+    def f() -> Generator[Any, Any, None]:
+        try:
+            yield DeferredList(
+                [Deferred(), bad], fireOnOneErrback=True, consumeErrors=True
+            )
+        except FirstError as e:
+            raise e.subFailure  # noqa: B904
+        return None
+
+    d = f()
+    bad.errback(error)
+    failure = failureOf(d)
+    assertIsTheOriginal(failure, error)
+    assert failure.check(ZeroDivisionError)
+
+
+def test_raising_a_caught_failure_keeps_its_traceback() -> None:
+    def broken() -> None:
+        raise KeyError("deep")
+
+    try:
+        broken()
+    except KeyError:
+        original = Failure()
+
+    @inlineCallbacks
+    def f() -> Generator[Any, Any, None]:
+        yield None
+        raise original
+
+    shown = failureOf(f()).getTraceback()
+    assert "in broken" in shown
+    assert "KeyError" in shown
+
+
+def test_yielded_failure_thrown_in_and_let_out_is_the_original() -> None:
+    error = KeyError("thrown")
+
+    @inlineCallbacks
+    def f() -> Generator[Any, Any, None]:
+        yield Failure(error)
+
+    assertIsTheOriginal(failureOf(f()), error)
+
+
+def test_failure_thrown_in_can_be_caught_as_its_exception_and_reraised() -> None:
+    error = KeyError("thrown")
+
+    @inlineCallbacks
+    def f() -> Generator[Any, Any, None]:
+        try:
+            yield fail(error)
+        except KeyError as e:
+            assert e is error
+            raise Failure(e) from None
+
+    assertIsTheOriginal(failureOf(f()), error)
+
+
+def test_raised_failure_is_not_reported_when_handled(deferredLog: Log) -> None:
+    @inlineCallbacks
+    def f() -> Generator[Any, Any, None]:
+        yield None
+        raise Failure(KeyError("handled"))
+
+    failureOf(f())
+    gc.collect()
+    assert unhandled(deferredLog) == []
 
 
 # --- no recursion --------------------------------------------------------------
