@@ -1848,3 +1848,31 @@ def test_callbacks_is_deprecated_as_in_twisted() -> None:
     d: Deferred[int] = Deferred()
     with pytest.deprecated_call():
         assert d.callbacks == []
+
+
+def test_addCallbacks_keywords_must_be_mappings_at_the_call() -> None:
+    d: Deferred[int] = Deferred()
+    with pytest.raises(TypeError, match="callbackKeywords must be a mapping"):
+        d.addCallbacks(passthru, callbackKeywords=[("a", 1)])  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="errbackKeywords must be a mapping"):
+        d.addCallbacks(passthru, passthru, errbackKeywords="a=1")  # type: ignore[arg-type]
+    d.callback(1)  # still usable
+    assert d.result == 1
+
+
+def test_addTimeout_checks_its_arguments_at_the_call() -> None:
+    import asyncio
+
+    d: Deferred[int] = Deferred()
+    with pytest.raises(TypeError, match="onTimeoutCancel must be callable"):
+        d.addTimeout(5, Clock(), onTimeoutCancel="later")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="AsyncioClock"):
+        d.addTimeout(5, None)  # type: ignore[arg-type]
+    loop = asyncio.new_event_loop()
+    try:
+        with pytest.raises(TypeError, match="needs a clock with callLater"):
+            d.addTimeout(5, loop)  # type: ignore[arg-type]
+    finally:
+        loop.close()
+    d.callback(1)
+    assert d.result == 1

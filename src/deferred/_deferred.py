@@ -91,6 +91,11 @@ def _notCallable(what: str, value: object) -> TypeError:
     return TypeError(f"{what} must be callable, not {_shortRepr(value)}")
 
 
+def _checkKeywords(keywords: Any, name: str) -> None:
+    if keywords is not None and not isinstance(keywords, Mapping):
+        raise TypeError(f"{name} must be a mapping, not {_shortRepr(keywords)}")
+
+
 def _checkArgs(args: Any, name: str) -> tuple[Any, ...]:
     if args is None:
         return ()
@@ -277,6 +282,8 @@ class Deferred(Awaitable[_T], Generic[_T]):
             raise _notCallable("errback", errback)
         callbackArgs = _checkArgs(callbackArgs, "callbackArgs")
         errbackArgs = _checkArgs(errbackArgs, "errbackArgs")
+        _checkKeywords(callbackKeywords, "callbackKeywords")
+        _checkKeywords(errbackKeywords, "errbackKeywords")
         if errback is not None and (
             # Identity, not ==: user objects' __eq__ has no say here.
             (errbackArgs or None) is not (callbackArgs or None)
@@ -510,6 +517,14 @@ class Deferred(Awaitable[_T], Generic[_T]):
         a :class:`TimeoutError`, or whatever ``onTimeoutCancel(result,
         timeout)`` returns or raises.  Firing in time cancels the timer.
         """
+        if onTimeoutCancel is not None and not callable(onTimeoutCancel):
+            raise _notCallable("onTimeoutCancel", onTimeoutCancel)
+        if not callable(getattr(clock, "callLater", None)):
+            raise TypeError(
+                "addTimeout() needs a clock with callLater(), such as "
+                "deferred.clock.AsyncioClock() (on the running asyncio loop) or "
+                f"deferred.clock.Clock(), not {_shortRepr(clock)}"
+            )
         timedOut = False
 
         def timeItOut() -> None:
