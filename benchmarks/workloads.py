@@ -370,7 +370,12 @@ def thread_roundtrip(defer: ModuleType, n: int) -> Any:
 
     pool = reactor.getThreadPool()
     if not pool.started:
+        import threading
+
         pool.start()
+        # Stopped before the interpreter waits for its threads at exit (the
+        # reactor, which would stop it, never runs).
+        threading._register_atexit(pool.stop)  # type: ignore[attr-defined]
     total = 0
     box: list[int] = []
     for i in range(n):

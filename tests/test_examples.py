@@ -39,6 +39,7 @@ EXPECTED_OUTPUT = {
         "process pool: primes below 10k, 20k: [1229, 2262]",
     ],
     "testing_with_clock.py": ["5 tests passed"],
+    "periodic_poller.py": ["polls gave up", "5 tests passed"],
 }
 
 
@@ -179,6 +180,8 @@ API_MODULES = [
     "deferred.clock",
     "deferred.lockfile",
     "deferred.testing",
+    "deferred.task",
+    "deferred.threads",
 ]
 
 

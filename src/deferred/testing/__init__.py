@@ -20,7 +20,7 @@ installed.
 from __future__ import annotations
 
 from collections.abc import Coroutine, Generator
-from typing import Any, TypeVar, Union
+from typing import TYPE_CHECKING, Any, TypeVar, Union
 
 from .._coroutines import NotACoroutineError, ensureDeferred
 from .._deferred import _DEFERRED_TYPES, Deferred
@@ -171,6 +171,16 @@ def assertNoResult(deferred: _Awaited[Any]) -> None:
     )
 
 
-# Last: the TestCases use the assertions above.
-from ._trial import SynchronousTestCase as SynchronousTestCase  # noqa: E402
-from ._trial import TestCase as TestCase  # noqa: E402
+if TYPE_CHECKING:
+    from ._trial import SynchronousTestCase as SynchronousTestCase
+    from ._trial import TestCase as TestCase
+
+
+def __getattr__(name: str) -> Any:
+    # The TestCases load unittest and friends: only when asked for, so that
+    # importing the assertions stays cheap.
+    if name in ("TestCase", "SynchronousTestCase"):
+        from . import _trial
+
+        return getattr(_trial, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
