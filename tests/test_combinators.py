@@ -1035,3 +1035,36 @@ def test_a_bad_input_whose_repr_raises_or_is_huge_still_gets_a_clear_message() -
     with pytest.raises(TypeError) as raised:
         gatherResults([list(range(1_000_000))])  # type: ignore[list-item]
     assert len(str(raised.value)) < 500
+
+
+@pytest.mark.parametrize(
+    "wrap",
+    [
+        lambda d: gatherResults([d]),
+        lambda d: DeferredList([d], consumeErrors=True),
+        lambda d: race([d]),
+    ],
+    ids=["gatherResults", "DeferredList", "race"],
+)
+def test_combinators_nested_100_000_deep_fire(wrap: Any) -> None:
+    first: Deferred[int] = Deferred()
+    d: Any = first
+    for _ in range(100_000):
+        d = wrap(d)
+    first.callback(1)
+    assert d.called
+    seen: list[Any] = []
+    d.addBoth(seen.append)
+    assert not isinstance(seen[0], Failure)
+
+
+def test_nested_gatherResults_failing_deep_down_fails_every_level() -> None:
+    first: Deferred[int] = Deferred()
+    levels: list[Deferred[Any]] = [first]
+    for _ in range(1_000):
+        levels.append(gatherResults([levels[-1]], consumeErrors=True))
+    first.errback(KeyError("deep"))
+    failure = failureOf(levels[-1], FirstError)
+    for _ in range(1_000):
+        failure = failure.value.subFailure
+    assert failure.type is KeyError

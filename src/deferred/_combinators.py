@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterable, Sequence
 from types import CoroutineType, GeneratorType
 from typing import Any, Literal, TypeVar, overload
 
+from . import _nesting
 from ._debug import logFailure
 from ._deferred import _DEFERRED_TYPES, _NO_RESULT, Deferred
 from .failure import _FAILURE_TYPES, Failure, _shortRepr
@@ -301,7 +302,7 @@ class DeferredList(Deferred[_R]):
         if self.result is _NO_RESULT:
             if self.fireOnOneErrback:
                 self._deferredList = []
-                self.errback(Failure(FirstError(failure, index)))
+                _nesting.fire(self, Failure(FirstError(failure, index)))
             elif count == len(self.resultList):
                 self._fire(self.resultList)
         if self.consumeErrors:
@@ -313,7 +314,9 @@ class DeferredList(Deferred[_R]):
         # alone), and inputs still pending would otherwise tie this list and
         # themselves into a reference cycle.
         self._deferredList = []
-        self.callback(result)
+        # Through _nesting: lists nested in lists fire level by level, not
+        # one call deeper per level.
+        _nesting.fire(self, result)
 
     def cancel(self) -> None:
         """Cancel every input, if this list has not fired yet.
@@ -391,7 +394,7 @@ class _Race:
         self._failures = []
         # The winner is not cancelled: its owner may still be using it.
         _cancelEach(inputs, keep=inputs[index])
-        self.result.callback((index, value))
+        _nesting.fire(self.result, (index, value))
 
     def _failed(self, failure: Failure, index: int) -> None:
         # Returning None consumes the failure: losers that were cancelled are
@@ -403,7 +406,7 @@ class _Race:
         self._failedCount += 1
         if self._failedCount == len(failures):
             self._inputs = []
-            self.result.errback(Failure(FailureGroup(failures)))
+            _nesting.fire(self.result, Failure(FailureGroup(failures)))
 
 
 def race(ds: Iterable[Deferred[_T]]) -> Deferred[tuple[int, _T]]:

@@ -27,13 +27,12 @@ Deferred then waits on a fresh one that the generator's outcome fires).
 from __future__ import annotations
 
 import warnings
-from _thread import _local
-from collections import deque
 from collections.abc import Coroutine, Generator
 from contextvars import copy_context
 from types import CoroutineType, GeneratorType, TracebackType
 from typing import Any, TypeVar
 
+from . import _nesting
 from ._deferred import _DEFERRED_TYPES, _NO_RESULT, Deferred
 from ._futures import DeferredFuture, _awaitedFuture, _waitOn
 from .failure import _FAILURE_TYPES, _failureFromCaught, _failureFromException
@@ -58,23 +57,6 @@ class _DefGen_Return(BaseException):  # Twisted's name for it
     def __init__(self, value: object) -> None:
         super().__init__(value)
         self.value = value
-
-
-#: How many finishing generators may fire their Deferreds inside one another
-#: before the rest wait for the outermost (see ``_Driver._finish``).
-_MAX_NESTED_FINISHES = 20
-
-
-class _FinishState(_local):
-    """Per thread: how deep finishes are nested, and the ones left to fire."""
-
-    depth = 0
-
-    def __init__(self) -> None:
-        self.backlog: deque[tuple[Deferred[Any], Any]] = deque()
-
-
-_finishing = _FinishState()
 
 
 class _Driver:
@@ -202,29 +184,9 @@ class _Driver:
                     "cannot be the result of another -- yield or await it first"
                 )
             )
-        state = _finishing
-        depth = state.depth
-        if depth >= _MAX_NESTED_FINISHES and deferred._callbacks:
-            # Firing it here would run what waits on it -- often the next
-            # generator of a pipeline, which finishes and fires the next, and
-            # so on, deeper and deeper.  The outermost finish fires it instead.
-            # (With nothing waiting, it fires at once: callers may rely on it.)
-            state.backlog.append((deferred, result))
-            return
-        state.depth = depth + 1
-        try:
-            deferred.callback(result)
-        finally:
-            state.depth = depth
-            if not depth:
-                backlog = state.backlog
-                while backlog:
-                    deferred, result = backlog.popleft()
-                    state.depth = 1
-                    try:
-                        deferred.callback(result)
-                    finally:
-                        state.depth = 0
+        # Through _nesting: a pipeline of generators, each finishing inside
+        # the one before, fires level by level instead of ever deeper.
+        _nesting.fire(deferred, result)
 
     def _cancel(self, deferred: Deferred[Any]) -> None:
         """The canceller of the Deferred this driver returned."""
@@ -255,12 +217,9 @@ class _Driver:
         elif deferred.result is _NO_RESULT and self._resume is None:
             # The generator has finished, but _finish() left its result in
             # the backlog, to fire later: fire it now, as if it had been.
-            backlog = _finishing.backlog
-            for index, (waiting, result) in enumerate(backlog):
-                if waiting is deferred:
-                    del backlog[index]
-                    deferred.callback(result)
-                    break
+            found, result = _nesting.takeBack(deferred)
+            if found:
+                deferred.callback(result)
         elif deferred.result is _NO_RESULT:
             # The generator is still going, and nothing was awaited (the
             # cancel came from inside a running step).  Keep the returned
