@@ -698,9 +698,7 @@ def test_pickled_state_has_twisteds_shape() -> None:
     state = f.__reduce__()[2]
     assert state["parents"] == f.parents
     assert state["stack"] == []
-    assert [frame[:3] for frame in state["frames"]] == [
-        frame[:3] for frame in f.frames
-    ]
+    assert [frame[:3] for frame in state["frames"]] == [frame[:3] for frame in f.frames]
     revived = Failure.__new__(Failure)
     revived.__setstate__(state)
     assert revived.parents == f.parents

@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 
 from deferred import CancelledError, Deferred, TimeoutError, fail, succeed
-from deferred.clock import AsyncioClock
 from deferred._futures import DeferredFuture
+from deferred.clock import AsyncioClock
 from support import Log, failureOf, outcome, unhandled
 
 
