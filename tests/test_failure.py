@@ -756,3 +756,98 @@ def test_start_debug_mode_opens_the_debugger_on_captured_exceptions(
     except ValueError:
         Failure()
     assert len(seen) == 1
+
+
+# -- the raise site survives a Deferred's rest -------------------------------
+
+
+def _raiseHere(_: object) -> None:
+    raise ValueError("raised here")
+
+
+_RAISE_LINE = _raiseHere.__code__.co_firstlineno + 1
+
+
+def _restedFailure() -> tuple[Deferred[Any], Failure]:
+    d: Deferred[Any] = Deferred()
+    d.addCallback(_raiseHere)
+    d.callback(None)
+    failure = d.result
+    assert failure.tb is None  # at rest: frames kept as text only
+    return d, failure
+
+
+def _raiseSites(exc: BaseException) -> list[tuple[str, int]]:
+    return [(f.name, f.lineno or 0) for f in traceback.extract_tb(exc.__traceback__)]
+
+
+def test_raising_a_rested_failure_shows_the_line_that_raised() -> None:
+    d, failure = _restedFailure()
+    with pytest.raises(ValueError) as raised:
+        failure.raiseException()
+    assert _raiseSites(raised.value)[-1] == ("_raiseHere", _RAISE_LINE)
+    text = "".join(traceback.format_exception(raised.value))
+    assert 'raise ValueError("raised here")' in text
+    d.addErrback(lambda f: None)
+
+
+def test_trap_and_generators_reraise_with_the_raise_site() -> None:
+    d, failure = _restedFailure()
+    with pytest.raises(ValueError) as raised:
+        failure.trap(KeyError)
+    assert ("_raiseHere", _RAISE_LINE) in _raiseSites(raised.value)
+
+    def generator() -> Generator[None, None, None]:
+        yield
+
+    g = generator()
+    next(g)
+    with pytest.raises(ValueError) as thrown:
+        failure.throwExceptionIntoGenerator(g)
+    assert ("_raiseHere", _RAISE_LINE) in _raiseSites(thrown.value)
+    d.addErrback(lambda f: None)
+
+
+def test_awaiting_a_failed_deferred_in_a_task_shows_the_raise_site() -> None:
+    import asyncio
+
+    d, _ = _restedFailure()
+
+    async def main() -> BaseException:
+        try:
+            await d
+        except ValueError as e:
+            return e
+        raise AssertionError("no error")
+
+    error = asyncio.run(main())
+    assert ("_raiseHere", _RAISE_LINE) in _raiseSites(error)
+
+
+def test_logging_exception_shows_the_raise_site(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    import logging
+
+    d, failure = _restedFailure()
+    try:
+        failure.raiseException()
+    except ValueError:
+        logging.getLogger("test").exception("re-raised")
+    assert 'raise ValueError("raised here")' in caplog.text
+    d.addErrback(lambda f: None)
+
+
+def test_a_failed_deferred_holds_no_frames_and_is_freed_without_the_gc() -> None:
+    gc.collect()
+    gc.disable()
+    try:
+        d, failure = _restedFailure()
+        with pytest.raises(ValueError):
+            failure.raiseException()  # rebuilding the traceback keeps nothing
+        d.addErrback(lambda f: None)
+        gone = weakref.ref(d)
+        del d, failure
+        assert gone() is None
+    finally:
+        gc.enable()

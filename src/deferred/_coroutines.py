@@ -105,7 +105,7 @@ class _Driver:
                     # The exception goes in with the traceback it was
                     # captured with.
                     yielded = run(
-                        self._gen.throw, result.value.with_traceback(result.tb)
+                        self._gen.throw, result._reraisable()
                     )
                 else:
                     yielded = run(send, result)

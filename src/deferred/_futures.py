@@ -234,7 +234,7 @@ class DeferredFuture:
             )
             cancelled.__cause__ = value
             return cancelled
-        return value.with_traceback(failure.tb)
+        return failure._reraisable()
 
     def cancel(self, msg: Any = None) -> bool:
         """Cancel the Deferred (the awaiting task is being cancelled).
@@ -282,9 +282,7 @@ def asFuture(
             # reported if nothing else handles it.
             return result if _isError(result) else None
         if type(result) in _FAILURE_TYPES:
-            exc = result.value
-            if result.tb is not None:
-                exc = exc.with_traceback(result.tb)
+            exc = result._reraisable()
             if isinstance(exc, StopIteration):
                 wrapped = RuntimeError(f"the Deferred failed with {exc!r}")
                 wrapped.__cause__ = exc

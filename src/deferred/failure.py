@@ -14,7 +14,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 from itertools import count as _count
-from types import TracebackType
+from types import CodeType, FunctionType, TracebackType
 from typing import IO, TYPE_CHECKING, Any, NoReturn, TypeVar
 
 if TYPE_CHECKING:
@@ -234,12 +234,28 @@ class Failure(BaseException):
 
     def raiseException(self) -> NoReturn:
         """Raise the original exception with its original traceback."""
-        raise self.value.with_traceback(self.tb)
+        raise self._reraisable()
 
     def throwExceptionIntoGenerator(self, g: Generator[_T, Any, Any]) -> _T:
         """Throw the exception into generator ``g`` (original traceback kept)
         and return what it yields next."""
-        return g.throw(self.value.with_traceback(self.tb))
+        return g.throw(self._reraisable())
+
+    def _reraisable(self) -> BaseException:
+        """The exception, with a traceback that shows where it was raised.
+
+        A Failure that a Deferred came to rest on keeps its traceback as text
+        only (see :meth:`cleanFailure`): live frames would tie the Deferred
+        into a reference cycle.  Raised again, its exception then carries a
+        stand-in traceback rebuilt from that text -- real traceback entries
+        with the original files, lines and function names, but none of the
+        original variables -- so that pytest, ``logging.exception`` and
+        ``traceback.format_exception`` still show the line that raised.
+        """
+        tb = self.tb
+        if tb is None and self.pickled:
+            tb = _rebuiltTraceback(self.frames)
+        return self.value.with_traceback(tb)
 
     def getTracebackObject(self) -> TracebackType | _TextTraceback | None:
         """Something the :mod:`traceback` module can format: the live
@@ -579,6 +595,69 @@ def startDebugMode() -> None:
         _plainInit(self, exc_value, exc_type, exc_tb, captureVars)
 
     Failure.__init__ = debuggingInit  # type: ignore[method-assign]
+
+
+class _Rebuilding(BaseException):
+    """Raised through the stand-in frames of :func:`_rebuiltTraceback`."""
+
+
+#: Code objects for stand-in frames, by (function, file, line, innermost).
+_standInCode: dict[tuple[str, str, int, bool], CodeType] = {}
+
+
+def _rebuiltTraceback(frames: Sequence[Frame]) -> TracebackType | None:
+    """A real traceback whose entries have the files, lines and function
+    names of ``frames``, made by raising through stand-in functions compiled
+    for each of them (no variables of the original frames come back)."""
+    if not frames:
+        return None
+    marker = _Rebuilding()
+    call: Any = None
+    try:
+        for name, filename, lineno, _, _ in reversed(frames):
+            code = _standIn(name, filename, lineno, call is None)
+            call = FunctionType(code, {"_n": call, "_e": marker})
+    except BaseException:  # a line number or a name Python will not compile
+        return None
+    try:
+        call()
+    except _Rebuilding as raised:
+        tb = raised.__traceback__
+        raised.__traceback__ = None
+        return tb.tb_next if tb is not None else None  # (not this frame)
+    return None  # pragma: no cover - the stand-ins always raise
+
+
+def _standIn(name: str, filename: str, lineno: int, innermost: bool) -> CodeType:
+    key = (name, filename, lineno, innermost)
+    code = _standInCode.get(key)
+    if code is not None:
+        return code
+    import linecache
+
+    line = linecache.getline(filename, lineno)
+    source = line.strip()
+    indent = len(line) - len(line.lstrip())
+    # A statement as wide as the source line, so that the traceback module
+    # underlines nothing (it marks only part of a line).
+    if innermost:
+        statement = "raise (_e" + " " * max(0, len(source) - 10) + ")"
+    else:
+        statement = "_n(" + " " * max(0, len(source) - 4) + ")"
+    if indent and lineno > 1:
+        # Indented as in the file (a column offset of its own), inside a
+        # block that starts on the line before.
+        text, first = "if 1:\n" + " " * indent + statement + "\n", lineno - 1
+    else:
+        text, first = statement + "\n", lineno
+    code = compile(text, filename, "exec")
+    code = code.replace(co_name=name, co_firstlineno=first)
+    if sys.version_info >= (3, 11):
+        code = code.replace(co_qualname=name)
+    if len(_standInCode) >= 4096:
+        _standInCode.clear()  # bounded: a cache, not a record
+    _standInCode[key] = code
+    return code
 
 
 def _where(frames: list[Frame]) -> list[tuple[str, str, int]]:
