@@ -8,18 +8,71 @@ made while debugging is on; and the standard library's ``logging`` and
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+from weakref import ref as _ref
 
 if TYPE_CHECKING:
     from collections.abc import Callable
-    from typing import Any
 
     from .failure import Failure
 
-__all__ = ["DebugInfo", "logFailure", "formatStack"]
+__all__ = ["DebugInfo", "logFailure", "formatStack", "reportLiveFailures"]
 
 LOGGER_NAME = "deferred"
 UNHANDLED_MESSAGE = "Unhandled error in Deferred:"
+
+# -- nothing lost at exit --------------------------------------------------------
+#
+# A failed Deferred still referenced when the interpreter exits is never
+# collected before the interpreter tears its modules down, when logging no
+# longer works.  So every DebugInfo (they exist only for Deferreds that rest
+# on a failure, were cancelled, or were made while debugging) is registered
+# here, weakly, from its creation to its __del__; and the first one made
+# imports logging and registers an atexit hook.  Registered after logging's
+# own (its shutdown flushes the handlers), the hook runs before it: it reports
+# what cyclic garbage still holds, then every failure still held by a live
+# Deferred.
+
+#: id(DebugInfo) -> weak reference, for every DebugInfo alive.
+_live: dict[int, Callable[[], DebugInfo | None]] = {}
+#: The logging module, imported with the first DebugInfo (see above).
+_logging: Any = None
+
+
+def _hookExit() -> None:
+    global _logging
+    import atexit
+    import logging
+
+    _logging = logging
+    atexit.register(_reportAtExit)
+
+
+def _reportAtExit() -> None:
+    if not _live:
+        return
+    import gc
+
+    gc.collect()  # unreachable failed Deferreds report through __del__
+    reportLiveFailures("when the interpreter exited")
+
+
+def reportLiveFailures(when: str) -> int:
+    """Report, once each, the unhandled failures of the Deferreds still
+    alive (nothing will handle them any more: the program or the test
+    session is over); return how many.  ``when`` completes the sentence
+    "the Deferred was still referenced ...".
+    """
+    count = 0
+    for weak in list(_live.values()):
+        info = weak()
+        if info is not None and info.failResult is not None:
+            count += 1
+            info._report(
+                f"(the Deferred was still referenced {when}: "
+                "its failure was never handled)"
+            )
+    return count
 
 
 def formatStack(skip: int) -> list[str]:
@@ -37,7 +90,9 @@ def logFailure(message: str, failure: Failure) -> None:
     attribute.  A Failure whose frames were cleaned or pickled has no live
     traceback, so its text traceback is given to the formatter instead.
     """
-    import logging
+    logging = _logging
+    if logging is None:
+        import logging
 
     logger = logging.getLogger(LOGGER_NAME)
     if not logger.isEnabledFor(logging.ERROR):
@@ -69,7 +124,14 @@ class DebugInfo:
     without a canceller), so it needs one slot for all of them.
     """
 
-    __slots__ = ("_canceller", "_suppress", "creator", "failResult", "invoker")
+    __slots__ = (
+        "__weakref__",
+        "_canceller",
+        "_suppress",
+        "creator",
+        "failResult",
+        "invoker",
+    )
 
     def __init__(self) -> None:
         self.failResult: Failure | None = None
@@ -77,6 +139,9 @@ class DebugInfo:
         self.invoker: list[str] | None = None
         self._canceller: Callable[[Any], object] | None = None
         self._suppress = False
+        if _logging is None:
+            _hookExit()
+        _live[id(self)] = _ref(self)
 
     def _getDebugTracebacks(self) -> str:
         info = ""
@@ -90,6 +155,15 @@ class DebugInfo:
         return info
 
     def __del__(self) -> None:
+        try:
+            del _live[id(self)]
+        except Exception:  # pragma: no cover - interpreter shutdown
+            pass
+        if self.failResult is not None:
+            self._report("")
+
+    def _report(self, note: str) -> None:
+        """Log the unhandled failure, once: ``note`` ends the message."""
         failure = self.failResult
         if failure is None:
             return
@@ -98,6 +172,8 @@ class DebugInfo:
         extra = self._getDebugTracebacks()
         if extra:
             message += f"\n(debug: {extra})"
+        if note:
+            message += "\n" + note
         try:
             logFailure(message, failure)
         except Exception:  # pragma: no cover - interpreter shutdown

@@ -44,6 +44,7 @@ from typing import Any, cast
 
 import pytest
 
+from .._debug import reportLiveFailures
 from .._deferred import _DEFERRED_TYPES, Deferred
 from .._raising import raiseFailure
 from ..clock import Clock
@@ -162,7 +163,11 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     catcher = session.config.stash.get(_SESSION_CATCHER, None)
     if catcher is None:
         return
+    _releaseLastFailure()
     gc.collect()
+    # Failed Deferreds still referenced (by a module-level list, say) are
+    # reported now: nothing will handle them any more.
+    reportLiveFailures("at the end of the test session")
     stopCatching(catcher)
     entries = catcher.errors._takeAll()
     if entries:
