@@ -1120,6 +1120,13 @@ def _awaitSlowly(deferred: Deferred[_T]) -> Generator[Any, Any, _T]:
     try:
         sent = yield waiter
     except BaseException:
+        if waiter._outcome is not _NO_RESULT and type(deferred) is not Deferred:
+            # An asyncio task was handed the outcome but had something
+            # thrown in (cancelled) before it resumed: it never takes it.
+            # A lock's or a queue's Deferred then gives it back.
+            abandoned = getattr(deferred, "_abandoned", None)
+            if abandoned is not None:
+                abandoned(waiter._outcome)
         # The failure thrown in will reference this frame, and the
         # waiter holds it (when a Task waited): drop the waiter.
         del waiter
