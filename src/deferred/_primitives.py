@@ -36,7 +36,7 @@ __all__ = [
 
 from _weakref import ref
 from collections import deque
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Generator
 from operator import index
 from types import CoroutineType
 from typing import (
@@ -51,6 +51,7 @@ from typing import (
 )
 
 from ._deferred import _DEFERRED_TYPES, _NO_RESULT, Deferred
+from ._errors import CancelledError
 from .failure import _FAILURE_TYPES, _OUTCOME_TYPES, Failure
 
 if TYPE_CHECKING:
@@ -61,6 +62,123 @@ _P = ParamSpec("_P")
 _T = TypeVar("_T")
 _R = TypeVar("_R")
 _S = TypeVar("_S", bound="_ConcurrencyPrimitive")
+
+
+# -- what acquire() and get() return ------------------------------------------
+
+
+class _Grant(Deferred[_T]):
+    """The Deferred that ``acquire()`` and ``get()`` return: one that gives
+    back what it was handed if the asyncio task awaiting it never takes it.
+
+    Two ways an asyncio task can drop what a primitive handed it, and how
+    each is caught:
+
+    * the task awaited it, the outcome was delivered, and the task was
+      cancelled before it resumed (``wait_for`` timing out at that moment,
+      ``task.cancel()``): ``Deferred.__await__`` sees the cancellation thrown
+      in where it waited, and calls :meth:`_abandoned`;
+    * asyncio wrapped it in a task of its own (``ensure_future``,
+      ``gather``, ``wait_for`` before Python 3.12) and cancelled that task
+      before it first ran.  A wrapper coroutine would never touch this
+      Deferred, so none is made: this Deferred *is* a coroutine (``send``,
+      ``throw``, ``close``), which asyncio runs as the task's own.  A
+      ``throw()`` before the first ``send()`` is that cancellation: a
+      waiting Deferred is cancelled (leaving the wait queue), one already
+      handed the primitive or an object gives it back.
+
+    Giving back: a lock or semaphore is released (to the next waiter), a
+    queue's object goes back first in line.  Only what the primitive handed
+    over is given back, and only once: if callbacks added before the await
+    replaced the result, the task's loss is theirs to handle.
+    """
+
+    __slots__ = ("_given", "_giver", "_serial", "_steps")
+
+    #: The primitive that handed something to this Deferred (set then).
+    _giver: _WaitQueue[Any] | None
+    #: What it handed over (the primitive itself, or a queue's object).
+    _given: object
+    #: For a queue's object: its number, in the order handed out.
+    _serial: int
+    #: The iteration asyncio drives, when this is run as a task's coroutine.
+    _steps: Generator[Any, Any, _T] | None
+
+    def _abandoned(self, outcome: object) -> None:
+        # The awaiting task will never take ``outcome``: give it back.
+        giver = getattr(self, "_giver", None)
+        if giver is not None and outcome is self._given:
+            self._giver = None
+            self._given = None
+            giver._giveBack(outcome, getattr(self, "_serial", -1))
+
+    # -- run as an asyncio task's own coroutine ------------------------------
+
+    def send(self, value: object) -> Any:
+        """Step the await of this Deferred (what an asyncio Task does)."""
+        steps = getattr(self, "_steps", None)
+        if steps is None:
+            steps = self._steps = self.__await__()
+        return steps.send(value)
+
+    def throw(self, exc: Any, *rest: Any) -> Any:
+        """Throw ``exc`` into the await of this Deferred.
+
+        Before the first :meth:`send`, the task running this was cancelled
+        before it started: nobody will take the outcome, so the Deferred
+        leaves the wait queue, or gives back what it was handed; then
+        ``exc`` is raised.
+        """
+        steps = getattr(self, "_steps", None)
+        if steps is not None:
+            return steps.throw(exc, *rest)
+        self._orphaned()
+        if isinstance(exc, type):
+            exc = exc(*rest[:1])
+        raise exc
+
+    def close(self) -> None:
+        """Stop the await of this Deferred (as a coroutine's ``close()``)."""
+        steps = getattr(self, "_steps", None)
+        if steps is not None:
+            steps.close()
+        else:
+            self._orphaned()
+
+    def _orphaned(self) -> None:
+        # Never awaited, never will be.
+        self._steps = _finished()
+        if self.result is _NO_RESULT:
+            # Waiting: leave the queue.  Nobody is there to see the
+            # CancelledError: mark it handled.
+            self.cancel()
+            result = self.result
+            if (
+                type(result) in _FAILURE_TYPES
+                and not self.paused
+                and isinstance(result.value, CancelledError)
+            ):
+                info = self._extra
+                if info is not None:
+                    info.failResult = None
+        elif not self.paused:
+            self._abandoned(self.result)
+
+
+def _finished() -> Generator[Any, Any, Any]:
+    # An iteration that is over: what an orphaned _Grant steps, if stepped.
+    steps = _emptySteps()
+    steps.close()
+    return steps
+
+
+def _emptySteps() -> Generator[Any, Any, Any]:
+    return
+    yield
+
+
+# Shown as what it is to users: a Deferred.
+_Grant.__name__ = _Grant.__qualname__ = "Deferred"
 
 
 # -- wait queues ---------------------------------------------------------------
@@ -128,6 +246,12 @@ class _WaitQueue(Generic[_T]):
 
     def _liveCount(self) -> int:
         return len(self._waiters) - self._dead
+
+    def _giveBack(self, given: Any, serial: int) -> None:
+        """An asyncio task was handed ``given`` (the ``serial``-th object
+        handed out, for a queue) and dropped it (see :class:`_Grant`): hand
+        it on."""
+        raise NotImplementedError
 
     @property
     def waiting(self) -> list[Deferred[_T]]:
@@ -260,12 +384,20 @@ class _ConcurrencyPrimitive(_WaitQueue[Any]):
         # first served.
         if self._free and not self._owed:
             self._free -= 1
-            d: Deferred[_S] = Deferred()
-            d.result = self
+            d: _Grant[_S] = _Grant()
+            d._giver = d._given = d.result = self
             return d
-        d = Deferred(self._canceller)
+        d = _Grant(self._canceller)
         self._waiters.append(d)
         return d
+
+    def _giveBack(self, given: Any, serial: int) -> None:
+        # Released for the task that dropped it: to the next waiter.
+        try:
+            self.release()
+        except RuntimeError:
+            # Released already (by a callback of the acquire()).
+            pass
 
     def release(self) -> None:
         """Give back what :meth:`acquire` gave, handing it to the oldest
@@ -301,6 +433,8 @@ class _ConcurrencyPrimitive(_WaitQueue[Any]):
                     self._free += 1 + self._owed
                     self._owed = 0
                     return
+                if type(waiter) is _Grant:
+                    waiter._giver = waiter._given = self
                 waiter.callback(self)
                 if self._owed:
                     self._owed -= 1
@@ -411,8 +545,14 @@ class _ConcurrencyPrimitive(_WaitQueue[Any]):
 
     async def __aenter__(self: _S) -> _S:
         """``async with primitive:`` acquires it for the block."""
+        acquiring = self.acquire()
+        givesBack = type(acquiring) is _Grant
+        if givesBack:
+            # It gives the primitive back itself if the task drops it.
+            return await acquiring
+        # A subclass's acquire(): watch for that here.
         granted: list[object] = []
-        acquiring = self.acquire().addCallback(_keep, granted)
+        acquiring.addCallback(_keep, granted)
         try:
             return await acquiring
         except BaseException:

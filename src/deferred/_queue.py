@@ -4,13 +4,13 @@ from __future__ import annotations
 
 __all__ = ["DeferredQueue", "QueueOverflow", "QueueStatistics", "QueueUnderflow"]
 
+from bisect import bisect_left
 from collections import deque
 from operator import index
 from typing import TYPE_CHECKING, TypeVar
 
 from ._deferred import _DEFERRED_TYPES, _NO_RESULT, Deferred
-from ._functions import succeed
-from ._primitives import _keep, _Statistics, _WaitQueue
+from ._primitives import _Grant, _keep, _Statistics, _WaitQueue
 
 if TYPE_CHECKING:
     from typing import Any
@@ -83,13 +83,18 @@ class DeferredQueue(_WaitQueue[_T]):
     (their getters) against ``backlog``.
     """
 
-    __slots__ = ("_delivering", "_pending", "backlog", "size")
+    __slots__ = ("_delivering", "_pending", "_returned", "_served", "backlog", "size")
 
     #: The most objects that may be stored (``None``: no limit).
     size: int | None
     #: The most ``get()`` calls that may wait (``None``: no limit).
     backlog: int | None
     _pending: deque[_T]
+    #: How many objects were handed to getters: the number of the next one.
+    _served: int
+    #: The numbers of the objects at the front of ``_pending`` that getters'
+    #: tasks gave back (see :meth:`_putBack`), in order.
+    _returned: list[int]
     #: True while put() is firing getters, lower down the stack.
     _delivering: bool
 
@@ -99,6 +104,8 @@ class DeferredQueue(_WaitQueue[_T]):
         self.backlog = _limit(backlog, "backlog")
         self._pending = deque()
         self._delivering = False
+        self._served = 0
+        self._returned = []
 
     @property
     def pending(self) -> list[_T]:
@@ -124,6 +131,11 @@ class DeferredQueue(_WaitQueue[_T]):
             while waiters:
                 d = waiters.popleft()
                 if d.result is _NO_RESULT:
+                    if type(d) is _Grant:
+                        d._giver = self
+                        d._given = obj
+                        d._serial = self._served
+                        self._served += 1
                     self._delivering = True
                     try:
                         d.callback(obj)
@@ -148,7 +160,14 @@ class DeferredQueue(_WaitQueue[_T]):
         while pending and waiters:
             d = waiters.popleft()
             if d.result is _NO_RESULT:
-                d.callback(pending.popleft())
+                obj = pending.popleft()
+                serial = self._returned.pop(0) if self._returned else self._served
+                if type(d) is _Grant:
+                    d._giver = self
+                    d._given = obj
+                    d._serial = serial
+                self._served += 1
+                d.callback(obj)
             elif self._dead:
                 self._dead -= 1
 
@@ -162,7 +181,17 @@ class DeferredQueue(_WaitQueue[_T]):
         pending = self._pending
         # While delivering, stored objects may be promised to earlier getters.
         if pending and (not self._delivering or len(self._waiters) == self._dead):
-            return succeed(pending.popleft())
+            got: _Grant[_T] = _Grant()
+            got._giver = self
+            got._given = got.result = pending.popleft()
+            returned = self._returned
+            if returned:
+                # Given back by a task: it keeps its place.
+                got._serial = returned.pop(0)
+            else:
+                got._serial = self._served
+                self._served += 1
+            return got
         backlog = self.backlog
         if (
             backlog is not None
@@ -172,7 +201,7 @@ class DeferredQueue(_WaitQueue[_T]):
             raise QueueUnderflow(
                 f"{self!r} already has {backlog} getters waiting for objects"
             )
-        d: Deferred[_T] = Deferred(self._canceller)
+        d: _Grant[_T] = _Grant(self._canceller)
         self._waiters.append(d)
         return d
 
@@ -187,8 +216,14 @@ class DeferredQueue(_WaitQueue[_T]):
 
     async def __anext__(self) -> _T:
         """The next object (``get()``); the iteration never ends by itself."""
+        getting = self.get()
+        givesBack = type(getting) is _Grant
+        if givesBack:
+            # It puts the object back itself if the task drops it.
+            return await getting
+        # A subclass's get(): watch for that here.
         received: list[object] = []
-        getting = self.get().addCallback(_keep, received)
+        getting.addCallback(_keep, received)
         try:
             return await getting
         except BaseException:
@@ -196,14 +231,23 @@ class DeferredQueue(_WaitQueue[_T]):
             # object but before it resumed: put the object back, first in
             # line, so nothing is lost.
             if received:
-                self._putBack(received[0])  # type: ignore[arg-type]
+                self._putBack(received[0], -1)  # type: ignore[arg-type]
             raise
 
-    def _putBack(self, obj: _T) -> None:
+    def _giveBack(self, given: Any, serial: int) -> None:
+        self._putBack(given, serial)
+
+    def _putBack(self, obj: _T, serial: int) -> None:
+        """Put back ``obj``, the ``serial``-th handed out, in its place:
+        before every object stored, and among those given back in the order
+        they were first handed out."""
         if len(self._waiters) > self._dead and not self._delivering:
             self.put(obj)  # to the oldest live getter
-        else:
-            self._pending.appendleft(obj)
+            return
+        returned = self._returned
+        at = bisect_left(returned, serial)
+        returned.insert(at, serial)
+        self._pending.insert(at, obj)
 
     def __repr__(self) -> str:
         return (
