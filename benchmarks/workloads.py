@@ -364,8 +364,19 @@ def thread_roundtrip(defer: ModuleType, n: int) -> Any:
             return total
 
         return loop.run_until_complete(run())
-    # Twisted: the reactor cannot be run again for each repeat, so it is
-    # iterated by hand (it wakes up when the thread's result comes back).
+    # Twisted: its asyncio reactor on an asyncio loop of its own, so both
+    # wake up the same way when a thread's result comes back (the default
+    # reactor, iterated by hand, would wait out its poll timeout instead).
+    import asyncio
+
+    if not _THREAD_LOOP:
+        from twisted.internet import asyncioreactor
+
+        loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(loop)
+        asyncioreactor.install(loop)
+        _THREAD_LOOP.append(loop)
+    loop = _THREAD_LOOP[0]
     from twisted.internet import reactor
 
     pool = reactor.getThreadPool()
@@ -376,14 +387,14 @@ def thread_roundtrip(defer: ModuleType, n: int) -> Any:
         # Stopped before the interpreter waits for its threads at exit (the
         # reactor, which would stop it, never runs).
         threading._register_atexit(pool.stop)  # type: ignore[attr-defined]
-    total = 0
-    box: list[int] = []
-    for i in range(n):
-        threads.deferToThread(_double, i).addCallback(box.append)
-        while not box:
-            reactor.iterate(0.01)
-        total += box.pop()
-    return total
+
+    async def run() -> int:
+        total = 0
+        for i in range(n):
+            total += await threads.deferToThread(_double, i).asFuture(loop)
+        return total
+
+    return loop.run_until_complete(run())
 
 
 @dataclass(frozen=True)
