@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import sys
 from collections.abc import Coroutine, Generator
 from typing import Any
 
@@ -445,3 +446,89 @@ def test_failure_taken_by_an_await_alone_is_not_reported(deferredLog: Log) -> No
     ensureDeferred(_awaitAndCatch(d))
     del d
     assert unhandledRecords(deferredLog) == []
+
+
+# --- the report says where the failure came from ------------------------------
+
+
+def test_report_of_a_raised_error_carries_the_line_that_raised(
+    deferredLog: Log,
+) -> None:
+    d = failedByCallback(Boom("located"))
+    del d
+    [record] = deferredLog
+    assert record.pathname == raiseBoom.__code__.co_filename
+    assert record.funcName == "raiseBoom"
+    assert record.lineno == raiseBoom.__code__.co_firstlineno + 1
+
+
+def errbackWithInstance() -> None:
+    d: Deferred[int] = Deferred()
+    d.errback(Boom("never raised"))  # the line the report points at
+
+
+def failWithInstance() -> None:
+    fail(Boom("never raised, by fail()"))  # the line the report points at
+
+
+@pytest.mark.parametrize(
+    "fire", [errbackWithInstance, failWithInstance], ids=["errback", "fail"]
+)
+def test_report_of_a_never_raised_error_shows_where_it_was_fired(
+    deferredLog: Log, fire: Any
+) -> None:
+    fire()
+    [record] = unhandledRecords(deferredLog)
+    firing = fire.__code__.co_firstlineno + 2 - (fire is failWithInstance)
+    assert (record.pathname, record.lineno, record.funcName) == (
+        __file__,
+        firing,
+        fire.__name__,
+    )
+    text = logging.Formatter().format(record)
+    # Where it was fired (the caller of fail(), not fail() itself), then
+    # the error, and how to learn more; no empty traceback.
+    assert "Traceback (most recent call last):" not in text
+    assert "never raised" in text
+    assert f"line {firing}, in {fire.__name__}" in text
+    assert "in test_report_of_a_never_raised_error_shows_where" in text
+    assert "_functions.py" not in text and "_deferred.py" not in text
+    assert text.rstrip().splitlines()[-2].startswith(f"{Boom.__module__}.Boom: ")
+    assert "setDebugging(True)" in text.splitlines()[-1]
+
+
+def test_report_of_a_cancellation_shows_who_cancelled(deferredLog: Log) -> None:
+    d: Deferred[int] = Deferred()
+    d.cancel()
+    line = sys._getframe().f_lineno - 1
+    del d
+    [record] = deferredLog
+    assert (record.lineno, record.funcName) == (
+        line,
+        "test_report_of_a_cancellation_shows_who_cancelled",
+    )
+    assert "d.cancel()" in logging.Formatter().format(record)
+
+
+@pytest.mark.usefixtures("debugging")
+def test_never_raised_error_in_debug_mode_has_stacks_and_no_hint(
+    deferredLog: Log,
+) -> None:
+    errbackWithInstance()
+    [record] = unhandledRecords(deferredLog)
+    text = logging.Formatter().format(record)
+    assert " C:" in text and "in errbackWithInstance" in text
+    assert "setDebugging(True)" not in text
+
+
+def test_failure_never_fired_by_errback_keeps_its_plain_report(
+    deferredLog: Log,
+) -> None:
+    # A Failure given to callback(): no record of where; the hint still helps.
+    d: Deferred[int] = Deferred()
+    d.callback(Failure(Boom("via callback")))  # type: ignore[arg-type]
+    del d
+    [record] = deferredLog
+    text = logging.Formatter().format(record)
+    assert "Boom: via callback" in text
+    assert "setDebugging(True)" in text

@@ -8,11 +8,15 @@ made while debugging is on; and the standard library's ``logging`` and
 
 from __future__ import annotations
 
+from sys import _getframe
 from typing import TYPE_CHECKING, Any
 from weakref import ref as _ref
 
+from .failure import _earlierFrames
+
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from types import CodeType, FrameType
 
     from .failure import Failure
 
@@ -75,6 +79,153 @@ def reportLiveFailures(when: str) -> int:
     return count
 
 
+# -- where a failure came from ---------------------------------------------------
+
+#: The attribute of a never-raised Failure that holds where errback() was
+#: called: ``(filename, lineno, function)`` entries, outermost first.
+_WHERE = "_deferred_where"
+#: How many of the caller's frames a never-raised failure keeps, and how many
+#: frames past the first it looks at, at most.
+_WHERE_LIMIT = 5
+_WHERE_WALK = 40
+SUGGEST_DEBUGGING = (
+    "(setDebugging(True) also shows where the Deferred was created and first fired)"
+)
+
+# The directory of this package: its frames are the library's, not the user's.
+_PACKAGE_DIR = __file__[: -len("_debug.py")]
+_hiddenFiles: dict[str, bool] = {}
+_HIDDEN_PACKAGES = ("_pytest", "pytest", "pluggy", "asyncio")
+
+
+def _isHidden(filename: str) -> bool:
+    """Whether frames of ``filename`` are machinery the user did not write:
+    this package, pytest, pluggy, asyncio, runpy."""
+    hidden = _hiddenFiles.get(filename)
+    if hidden is None:
+        parts = filename.replace("\\", "/").split("/")
+        hidden = _hiddenFiles[filename] = (
+            filename.startswith(_PACKAGE_DIR)
+            or any(p in _HIDDEN_PACKAGES for p in parts[-3:-1])
+            or parts[-1] in ("<frozen runpy>", "runpy.py", "pytest", "py.test")
+        )
+    return hidden
+
+
+def noteCaller(failure: Failure) -> None:
+    """Remember where ``failure`` was fired, if it has no traceback at all
+    (its exception was never raised): the innermost frames that called into
+    this package.  Only errback() calls this, for a failure without ``tb``.
+
+    Off the hot path, yet cancel() comes here: so only code objects and
+    instruction offsets are kept, the line numbers and text are worked out
+    if a report needs them.
+    """
+    # Cleaned, or raised earlier: it knows where it was.  (Not through
+    # failure.frames, which would cache an empty list.)
+    if failure._frames or _earlierFrames(failure.value):
+        return
+    frame: FrameType | None = _getframe(2)
+    hidden = _hiddenFiles
+    while frame is not None:
+        name = frame.f_code.co_filename
+        isHidden = hidden.get(name)
+        if isHidden is None:
+            isHidden = _isHidden(name)
+        if not isHidden:
+            break
+        frame = frame.f_back
+    where: list[tuple[CodeType, int]] = []
+    walked = 0
+    while frame is not None and walked < _WHERE_WALK:
+        code = frame.f_code
+        name = code.co_filename
+        isHidden = hidden.get(name)
+        if isHidden is None:
+            isHidden = _isHidden(name)
+        if not isHidden:
+            where.append((code, frame.f_lasti))
+            if len(where) == _WHERE_LIMIT:
+                break
+        walked += 1
+        frame = frame.f_back
+    where.reverse()
+    try:
+        setattr(failure, _WHERE, where)
+    except BaseException:  # pragma: no cover - a Failure subclass refusing it
+        pass
+
+
+def _lineAt(code: CodeType, lasti: int) -> int:
+    for start, end, line in code.co_lines():
+        if start <= lasti < end:
+            return line if line is not None else code.co_firstlineno
+    return code.co_firstlineno
+
+
+def _whereOf(failure: Failure) -> list[tuple[str, int, str]] | None:
+    """Where a never-raised failure was fired: ``(file, line, function)``
+    entries, outermost first (``None`` if not recorded)."""
+    where: list[tuple[CodeType, int]] | None = getattr(failure, _WHERE, None)
+    if where is None:
+        return None
+    return [
+        (code.co_filename, _lineAt(code, lasti), code.co_name) for code, lasti in where
+    ]
+
+
+def failureLocation(failure: Failure) -> tuple[str, int, str | None]:
+    """Where ``failure`` came from, as a log record's ``(pathname, lineno,
+    funcName)``: the line that raised it (the innermost frame of its
+    traceback), or for an exception never raised the errback() or fail()
+    call that fired it."""
+    tb = failure.tb
+    if tb is not None:
+        while tb.tb_next is not None:
+            tb = tb.tb_next
+        code = tb.tb_frame.f_code
+        return code.co_filename, tb.tb_lineno, code.co_name
+    frames = failure.frames
+    if frames:
+        name, filename, lineno = frames[-1][:3]
+        return filename, lineno, name
+    where = _whereOf(failure)
+    if where:
+        filename, lineno, name = where[-1]
+        return filename, lineno, name
+    return "(deferred)", 0, None
+
+
+def failureText(failure: Failure, hint: str = SUGGEST_DEBUGGING) -> str:
+    """The traceback of ``failure`` as text, for a report.
+
+    For an exception that was never raised (no traceback at all) that is,
+    instead of an empty traceback, where it was handed to errback() or
+    fail(), followed by ``hint``.
+    """
+    where = None if failure.tb is not None or failure.frames else _whereOf(failure)
+    if where is None:
+        text = failure.getTraceback().rstrip("\n")
+        if failure.tb is None and not failure.frames and hint:
+            text += "\n" + hint
+        return text
+    import traceback
+
+    from .failure import _qual, _safeStr
+
+    lines = [
+        "The exception was never raised; it was passed to errback() or "
+        "fail() at (most recent call last):\n"
+    ]
+    lines += traceback.StackSummary.from_list(
+        [(filename, lineno, name, None) for filename, lineno, name in where]
+    ).format()
+    lines.append(f"{_qual(failure.type)}: {_safeStr(failure.value)}")
+    if hint:
+        lines.append("\n" + hint)
+    return "".join(lines)
+
+
 def formatStack(skip: int) -> list[str]:
     """The current call stack as text lines, without the innermost ``skip``
     frames (this function's own frame is always left out)."""
@@ -83,12 +234,15 @@ def formatStack(skip: int) -> list[str]:
     return traceback.format_stack()[: -(skip + 1)]
 
 
-def logFailure(message: str, failure: Failure) -> None:
+def logFailure(message: str, failure: Failure, hint: str = "") -> None:
     """Log one ERROR record on the ``"deferred"`` logger for ``failure``.
 
     The record carries ``exc_info`` and the Failure itself as its ``failure``
-    attribute.  A Failure whose frames were cleaned or pickled has no live
-    traceback, so its text traceback is given to the formatter instead.
+    attribute, and says where the failure came from (``pathname``,
+    ``lineno``, ``funcName``: see :func:`failureLocation`).  A Failure whose
+    frames were cleaned or pickled has no live traceback, so its text
+    traceback is given to the formatter instead (see :func:`failureText`;
+    ``hint`` follows the report of an exception never raised).
     """
     logging = _logging
     if logging is None:
@@ -97,18 +251,20 @@ def logFailure(message: str, failure: Failure) -> None:
     logger = logging.getLogger(LOGGER_NAME)
     if not logger.isEnabledFor(logging.ERROR):
         return
+    pathname, lineno, funcName = failureLocation(failure)
     record = logger.makeRecord(
         logger.name,
         logging.ERROR,
-        "(deferred)",
-        0,
+        pathname,
+        lineno,
         message,
         (),
         (failure.type, failure.value, failure.tb),
-        extra={"failure": failure},
+        funcName,
+        {"failure": failure},
     )
     if failure.tb is None:
-        record.exc_text = failure.getTraceback().rstrip("\n")
+        record.exc_text = failureText(failure, hint)
     logger.handle(record)
 
 
@@ -175,6 +331,7 @@ class DebugInfo:
         if note:
             message += "\n" + note
         try:
-            logFailure(message, failure)
+            # The debug stacks, when recorded, say what the hint would.
+            logFailure(message, failure, "" if extra else SUGGEST_DEBUGGING)
         except Exception:  # pragma: no cover - interpreter shutdown
             pass

@@ -15,7 +15,7 @@ from typing import (
     overload,
 )
 
-from ._debug import DebugInfo, formatStack
+from ._debug import DebugInfo, formatStack, noteCaller
 from ._errors import AlreadyCalledError, CancelledError, TimeoutError
 from .failure import (
     _FAILURE_TYPES,
@@ -625,6 +625,9 @@ class Deferred(Awaitable[_T], Generic[_T]):
             return
         if not isinstance(fail, Failure):
             fail = Failure(fail, captureVars=self.debug)
+        if fail.tb is None:
+            # Never raised: remember where it was fired, for the report.
+            noteCaller(fail)
         if self._extra is not None:
             self._dropCanceller()
         if self.debug:

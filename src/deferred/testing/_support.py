@@ -17,7 +17,12 @@ import sys
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from .._debug import LOGGER_NAME, UNHANDLED_MESSAGE
+from .._debug import (
+    LOGGER_NAME,
+    SUGGEST_DEBUGGING,
+    UNHANDLED_MESSAGE,
+    failureText,
+)
 from .._deferred import Deferred
 from ..failure import Failure, _qual
 
@@ -144,7 +149,9 @@ def describe(
     takes them."""
     lines = [f"{len(entries)} {what} {when} ({hint}):"]
     for message, failure in entries:
-        lines += ["", message, failure.getTraceback().rstrip("\n")]
+        # (The debug stacks in a message say what the hint would.)
+        hint = "" if "\n(debug: " in message else SUGGEST_DEBUGGING
+        lines += ["", message, failureText(failure, hint)]
     return "\n".join(lines)
 
 
