@@ -482,6 +482,50 @@ def test_it_was_cancelled():
     result.assert_outcomes(failed=1, passed=1)
 
 
+def test_test_blocking_past_its_timeout_fails(pytester: pytest.Pytester) -> None:
+    # The timeout cannot interrupt code that blocks: such a test fails once
+    # it is done.  A plain test that returns no Deferred is not timed.
+    result = run(
+        pytester,
+        """
+import time
+import pytest
+
+@pytest.mark.deferred_timeout(0.05)
+async def test_blocks_in_a_coroutine():
+    time.sleep(0.2)
+
+@pytest.mark.deferred_timeout(0.05)
+def test_blocks_then_returns_a_deferred():
+    time.sleep(0.2)
+    return succeed(None)
+
+@pytest.mark.deferred_timeout(0.05)
+def test_blocks_then_returns_a_coroutine():
+    async def quick():
+        pass
+    time.sleep(0.2)
+    return quick()
+
+@pytest.mark.deferred_timeout(0.05)
+def test_plain_blocking_test_is_not_timed():
+    time.sleep(0.2)
+
+@pytest.mark.deferred_timeout(10)
+async def test_within_its_time():
+    time.sleep(0.01)
+""",
+    )
+    result.assert_outcomes(failed=3, passed=2)
+    result.stdout.fnmatch_lines(
+        [
+            "*Timeout: the test's coroutine took 0.2* seconds, longer than the 0.05 "
+            "allowed (deferred_timeout)*blocked without waiting*"
+        ]
+    )
+    result.stdout.fnmatch_lines(["*Timeout: the test and its Deferred took*"])
+
+
 def test_infinite_timeout_means_no_limit(pytester: pytest.Pytester) -> None:
     result = run(
         pytester,

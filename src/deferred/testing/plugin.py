@@ -39,6 +39,7 @@ from __future__ import annotations
 import gc
 import inspect
 import sys
+import time
 from collections.abc import Callable, Coroutine, Generator
 from typing import Any, cast
 
@@ -281,20 +282,25 @@ def _deferredRunner(
 ) -> Callable[..., object]:
     def runTest(*args: Any, **kwargs: Any) -> object:
         __tracebackhide__ = True
+        started = time.monotonic()
         result = testFunction(*args, **kwargs)
         if type(result) in _DEFERRED_TYPES:
             d = cast("Deferred[object]", result)
+            timeout = _timeoutFor(item)
             outcome = _runToCompletion(
                 lambda: d,
-                _timeoutFor(item),
+                timeout,
                 "the Deferred returned by the test did not fire",
                 " (a plain def test runs before the event loop starts: a test"
                 " that needs the loop running should be async def)",
             )
             if isinstance(outcome, Failure):
                 raiseFailure(outcome)
+            _checkRunTime(started, timeout, "the test and its Deferred")
         elif inspect.iscoroutine(result):
-            _runCoroutine(result, _timeoutFor(item))
+            timeout = _timeoutFor(item)
+            _runCoroutine(result, timeout)
+            _checkRunTime(started, timeout, "the test's coroutine")
         else:
             return result
         return None
@@ -309,9 +315,29 @@ def _coroutineRunner(
         __tracebackhide__ = True
         # The timeout first: a bad marker must not leave a coroutine unawaited.
         timeout = _timeoutFor(item)
+        started = time.monotonic()
         _runCoroutine(testFunction(*args, **kwargs), timeout)
+        _checkRunTime(started, timeout, "the test's coroutine")
 
     return runTest
+
+
+def _checkRunTime(started: float, timeout: float, what: str) -> None:
+    """Fail the test if it took longer than ``timeout`` seconds after all.
+
+    The timeout interrupts a test only while it waits (for a Deferred, in
+    an ``await``): code that blocks -- ``time.sleep()``, a busy loop, a
+    blocking call -- runs on past it, to be failed here once it is done.
+    """
+    took = time.monotonic() - started
+    if took > timeout:
+        pytest.fail(
+            f"Timeout: {what} took {took:.3g} seconds, longer than the "
+            f"{timeout:g} allowed ({_TIMEOUT}); the time ran out while it "
+            "blocked without waiting (a blocking call such as time.sleep(), "
+            "or a long computation), which no timeout can interrupt",
+            pytrace=False,
+        )
 
 
 def _runCoroutine(coro: Coroutine[Any, Any, object], timeout: float) -> None:
