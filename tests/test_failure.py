@@ -851,3 +851,11 @@ def test_a_failed_deferred_holds_no_frames_and_is_freed_without_the_gc() -> None
         assert gone() is None
     finally:
         gc.enable()
+
+
+def test_detailed_traceback_ends_with_the_footer_without_variables() -> None:
+    out = io.StringIO()
+    failureFromRaise().printDetailedTraceback(out)
+    text = out.getvalue()
+    assert "[Capture of Locals and Globals disabled" in text
+    assert text.rstrip("\n").splitlines()[-1].startswith("*--- End of Failure #")

@@ -498,3 +498,43 @@ def test_pytest_runs_the_test_cases(pytester: pytest.Pytester) -> None:
     # (The installed package's plugin loads by itself.)
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
     result.assert_outcomes(passed=2, failed=2, skipped=1, xfailed=1)
+
+
+def test_returning_assertFailure_passes() -> None:
+    from deferred import fail
+    from deferred.testing import TestCase
+
+    class Case(TestCase):
+        def test_it(self) -> Any:
+            return self.assertFailure(fail(ValueError("expected")), ValueError)
+
+    result = unittest.TestResult()
+    Case("test_it").run(result)
+    assert result.wasSuccessful(), result.errors + result.failures
+
+
+def test_flushWarnings_takes_the_warnings_of_the_test() -> None:
+    import warnings as warningsModule
+
+    from deferred.testing import SynchronousTestCase
+
+    seen: list[Any] = []
+
+    def warnsHere() -> None:
+        warningsModule.warn("old API", DeprecationWarning, stacklevel=1)
+
+    class Case(SynchronousTestCase):
+        def test_it(self) -> None:
+            warnsHere()
+            warningsModule.warn("elsewhere", UserWarning, stacklevel=1)
+            seen.append(self.flushWarnings([warnsHere]))
+            seen.append(self.flushWarnings())
+            seen.append(self.flushWarnings())
+
+    result = unittest.TestResult()
+    Case("test_it").run(result)
+    assert result.wasSuccessful(), result.errors + result.failures
+    [[mine], [other], []] = seen
+    assert mine["message"] == "old API"
+    assert mine["category"] is DeprecationWarning
+    assert other["message"] == "elsewhere"

@@ -35,12 +35,7 @@ from typing import Any, TypeVar
 from . import _nesting
 from ._deferred import _DEFERRED_TYPES, _NO_RESULT, Deferred
 from ._futures import DeferredFuture, _awaitedFuture, _waitOn
-from .failure import (
-    _FAILURE_TYPES,
-    _failureFromCaught,
-    _failureFromException,
-    _setTraceback,
-)
+from .failure import _FAILURE_TYPES, _failureFromCaught, _failureFromException
 
 __all__ = ["NotACoroutineError", "ensureDeferred", "fromCoroutine"]
 
@@ -110,29 +105,21 @@ class _Driver:
                     # The exception goes in with the traceback it was
                     # captured with.
                     thrown = result._reraisable()
-                    before = thrown.__traceback__
+                    # Once caught, its traceback runs through the generator's
+                    # frame, which (Python 3.12+) links back to this one: so
+                    # this frame must not keep it, nor the failure, or the
+                    # two would form a reference cycle.
+                    result = None
                     try:
                         yielded = run(self._gen.throw, thrown)
                     finally:
-                        result = None
-                    # Caught: its traceback now runs through the generator's
-                    # frame, which (Python 3.12+) links back to the frames
-                    # that fired the Deferred and so to the failure itself:
-                    # a reference cycle.  Put back the traceback it had.
-                    _setTraceback(thrown, before)
-                    del thrown, before
+                        del thrown
                 else:
                     yielded = run(send, result)
             except StopIteration as e:
-                if failed:
-                    _setTraceback(thrown, before)  # caught, as above
-                    del thrown, before
                 result = e.value
                 break
             except _DefGen_Return as e:
-                if failed:
-                    _setTraceback(thrown, before)  # caught, as above
-                    del thrown, before
                 result = e.value
                 tb = e.__traceback__
                 if tb is not None and _isNonLocalReturn(tb):
@@ -143,7 +130,6 @@ class _Driver:
                 break
             except BaseException as e:
                 result = _failureFromCaught(e)
-                thrown = before = None  # (this frame must not hold it)
                 break
 
             kind = type(yielded)

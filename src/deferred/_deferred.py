@@ -633,6 +633,9 @@ class Deferred(Awaitable[_T], Generic[_T]):
         if self.debug:
             self._info().invoker = formatStack(1)
         self.result = fail
+        # Not held here while the callbacks run: a frame they leave in a
+        # traceback links back to this one (Python 3.12+), a cycle otherwise.
+        del fail
         self._runCallbacks()
 
     def _refire(self) -> None:
@@ -1109,7 +1112,7 @@ def _awaitSlowly(deferred: Deferred[_T]) -> Generator[Any, Any, _T]:
         info = deferred._extra
         if info is not None:
             info.failResult = None
-        exc = result.value.with_traceback(result.tb)
+        exc = result._reraisable()
         # Raised from this frame, exc will reference it: drop the frame's
         # references to it (and to the Deferred, which holds it) to leave
         # no cycle.

@@ -310,7 +310,8 @@ class Failure(BaseException):
             w(f"{kind}: {_safeStr(self.type)}: {_safeStr(self.value)}\n")
             format_frames(frames, w, "brief")
         else:
-            if detail == "verbose":
+            verbose = detail == "verbose"
+            if verbose:
                 pickled = " (pickled) " if self.pickled else " "
                 w(f"*--- Failure #{self.count}{pickled}---\n")
                 if not self.captureVars:
@@ -323,7 +324,7 @@ class Failure(BaseException):
             else:
                 w("Failure: ")
             w(f"{_qual(self.type)}: {_safeStr(self.value)}\n")
-            if detail == "verbose":
+            if verbose:  # (with or without variables: as Twisted ends it)
                 w(f"*--- End of Failure #{self.count} ---\n")
 
     def __repr__(self) -> str:

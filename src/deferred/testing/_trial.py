@@ -90,6 +90,7 @@ class SynchronousTestCase(unittest.TestCase):
     def __init__(self, methodName: str = "runTest") -> None:
         super().__init__(methodName)
         self._errors: _support.UnhandledErrors | None = None
+        self._warnings: list[warnings.WarningMessage] = []
 
     # -- running --------------------------------------------------------------
 
@@ -107,8 +108,19 @@ class SynchronousTestCase(unittest.TestCase):
         # Cleanups run last first: this one runs after all the others.
         self.addCleanup(self._checkLoggedErrors, catcher, aging)
         try:
-            return self._runWithLoop(result)
+            # Every warning is collected, as by trial, for flushWarnings();
+            # the ones the test leaves are shown once it is over.
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                self._warnings = caught
+                outcome = self._runWithLoop(result)
+            for left in caught:
+                warnings.warn_explicit(
+                    left.message, left.category, left.filename, left.lineno
+                )
+            return outcome
         finally:
+            self._warnings = []
             if catcher in _support._catchers:
                 _support.stopCatching(catcher)
             _support.unwatchGarbage()
@@ -159,6 +171,38 @@ class SynchronousTestCase(unittest.TestCase):
         if self._errors is None:
             return []
         return self._errors.flush(*errorTypes)
+
+    def flushWarnings(
+        self, offendingFunctions: list[Callable[..., object]] | None = None
+    ) -> list[dict[str, Any]]:
+        """Take out the warnings emitted so far in this test, as trial does:
+        all of them, or those pointing into one of ``offendingFunctions``
+        (their file, and a line within the function).  Each is a dict with
+        ``message`` (the text), ``category``, ``filename`` and ``lineno``."""
+        if offendingFunctions is None:
+            taken = list(self._warnings)
+        else:
+            spans = [_lineSpan(function) for function in offendingFunctions]
+            taken = [
+                warning
+                for warning in self._warnings
+                if any(
+                    os.path.normcase(warning.filename) == filename
+                    and first <= warning.lineno <= last
+                    for filename, first, last in spans
+                )
+            ]
+        for warning in taken:
+            self._warnings.remove(warning)
+        return [
+            {
+                "message": str(warning.message),
+                "category": warning.category,
+                "filename": warning.filename,
+                "lineno": warning.lineno,
+            }
+            for warning in taken
+        ]
 
     def successResultOf(self, deferred: Any) -> Any:
         """The result ``deferred`` has succeeded with (see
@@ -388,14 +432,17 @@ class TestCase(SynchronousTestCase):
             function(*args, **kwargs)
             return
         timeout = self.getTimeout()
+        ranCoroutine = False
 
         def start() -> Deferred[Any]:
             from .._coroutines import ensureDeferred
 
+            nonlocal ranCoroutine
             result = function(*args, **kwargs)
             if type(result) in _DEFERRED_TYPES:
                 return result  # type: ignore[return-value]
             if type(result) is CoroutineType or inspect.iscoroutine(result):
+                ranCoroutine = True
                 return ensureDeferred(_support.catching(result))
             return succeed(None)
 
@@ -417,8 +464,31 @@ class TestCase(SynchronousTestCase):
             )
         if isinstance(outcome, Failure):
             raiseFailure(outcome)
-        if isinstance(outcome, BaseException):  # from a coroutine
+        if ranCoroutine and isinstance(outcome, BaseException):
+            # What the coroutine raised.  (A Deferred's result may be an
+            # exception too -- assertFailure() gives one -- and is no error.)
             raise outcome
+
+
+def _lineSpan(function: Callable[..., object]) -> tuple[str, int, int]:
+    """The file of ``function`` and the first and last lines of its code."""
+    import dis
+    import types
+
+    if not isinstance(function, (types.FunctionType, types.MethodType)):
+        raise ValueError(f"{function!r} is not a function or method")
+    code = function.__code__
+    module = sys.modules.get(function.__module__)
+    try:
+        filename = inspect.getabsfile(module or function)
+    except TypeError:
+        filename = code.co_filename
+    lines = [line for _, line in dis.findlinestarts(code) if line is not None]
+    return (
+        os.path.normcase(filename),
+        min(lines, default=code.co_firstlineno),
+        max(lines, default=code.co_firstlineno),
+    )
 
 
 def _cancelAll(loop: asyncio.AbstractEventLoop) -> None:
