@@ -226,6 +226,112 @@ def test_fine():
     )
 
 
+def test_run_failing_only_outside_the_tests_says_so_in_its_last_line(
+    pytester: pytest.Pytester,
+) -> None:
+    result = run(
+        pytester,
+        """
+succeed(None).addCallback(explode)  # while the module is collected
+
+def test_fine():
+    pass
+""",
+    )
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    lastLine = result.stdout.lines[-1]
+    assert "1 passed, 1 unhandled error in a Deferred outside the tests" in lastLine
+
+
+def test_unhandled_error_is_shown_once_not_again_as_captured_log(
+    pytester: pytest.Pytester,
+) -> None:
+    result = run(
+        pytester,
+        """
+def test_drops_a_failed_deferred():
+    succeed(None).addCallback(explode)
+""",
+    )
+    result.assert_outcomes(failed=1)
+    output = result.stdout.str()
+    assert output.count("ZeroDivisionError: boom") == 1, output
+    assert "Captured log" not in output
+
+
+def test_other_error_logs_still_show_as_captured_log(
+    pytester: pytest.Pytester,
+) -> None:
+    result = run(
+        pytester,
+        """
+import logging
+
+def test_logs_and_fails():
+    logging.getLogger("app").error("something else")
+    assert False
+""",
+    )
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*Captured log call*", "*something else*"])
+
+
+@pytest.mark.parametrize("how", ["option", "ini"])
+def test_deferred_debugging_can_be_turned_on(
+    pytester: pytest.Pytester, how: str
+) -> None:
+    args: tuple[str, ...] = ("--deferred-debug",)
+    if how == "ini":
+        pytester.makeini("[pytest]\ndeferred_debug = true\n")
+        args = ("--strict-config",)
+    result = run(
+        pytester,
+        """
+from deferred import getDebugging
+
+def makeIt():
+    return Deferred()
+
+def test_debugging_is_on():
+    assert getDebugging()
+    d = makeIt()
+    d.addCallback(explode)
+    d.callback(None)
+""",
+        *args,
+    )
+    result.assert_outcomes(failed=1)
+    output = result.stdout.str()
+    assert " C: Deferred was created:" in output
+    assert "in makeIt" in output
+    # The user's frames only: no pytest, pluggy or deferred internals.
+    stacks = [line for line in output.splitlines() if line.startswith((" C:", " I:"))]
+    assert not [line for line in stacks if "pluggy" in line or "_pytest" in line]
+    assert not [line for line in stacks if os.sep + "deferred" + os.sep in line]
+    assert not deferred.getDebugging()  # restored after the run
+
+
+def test_deferred_debugging_is_off_by_default(pytester: pytest.Pytester) -> None:
+    result = run(
+        pytester,
+        """
+from deferred import getDebugging
+
+def test_debugging_is_off():
+    assert not getDebugging()
+""",
+    )
+    result.assert_outcomes(passed=1)
+
+
+def test_docs_say_how_to_turn_the_plugin_off() -> None:
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    with open(os.path.join(root, "docs", "testing.md"), encoding="utf-8") as f:
+        text = f.read()
+    assert "-p no:deferred" in text
+    assert "--deferred-debug" in text
+
+
 def test_error_held_by_a_failed_test_does_not_fail_a_later_one(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:

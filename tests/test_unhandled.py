@@ -532,3 +532,31 @@ def test_failure_never_fired_by_errback_keeps_its_plain_report(
     text = logging.Formatter().format(record)
     assert "Boom: via callback" in text
     assert "setDebugging(True)" in text
+
+
+@pytest.mark.usefixtures("debugging")
+def test_debug_stacks_show_the_users_frames_only(deferredLog: Log) -> None:
+    d = makeHere()
+    errbackHere(d)
+    del d
+    [record] = deferredLog
+    stacks = [
+        line
+        for line in record.getMessage().splitlines()
+        if line.startswith((" C:", " I:"))
+    ]
+    files = [line for line in stacks if 'File "' in line]
+    assert files and all("test_unhandled.py" in line for line in files), stacks
+
+
+@pytest.mark.usefixtures("debugging")
+def test_debug_stacks_in_full_on_request(
+    deferredLog: Log, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DEFERRED_DEBUG_FULL_STACKS", "1")
+    d = makeHere()
+    errbackHere(d)
+    del d
+    [record] = deferredLog
+    message = record.getMessage()
+    assert "_pytest" in message and "pluggy" in message

@@ -226,12 +226,38 @@ def failureText(failure: Failure, hint: str = SUGGEST_DEBUGGING) -> str:
     return "".join(lines)
 
 
+#: The environment variable that keeps whole stacks in debug reports.
+FULL_STACKS_VARIABLE = "DEFERRED_DEBUG_FULL_STACKS"
+
+
 def formatStack(skip: int) -> list[str]:
     """The current call stack as text lines, without the innermost ``skip``
-    frames (this function's own frame is always left out)."""
+    frames (this function's own frame is always left out).
+
+    Only the user's frames are kept: those of this package, pytest, pluggy,
+    asyncio and runpy are left out, unless the environment variable
+    ``DEFERRED_DEBUG_FULL_STACKS`` is set (to anything but "" or "0").
+    """
+    import os
     import traceback
 
-    return traceback.format_stack()[: -(skip + 1)]
+    frame: FrameType | None = _getframe(skip + 1)
+    full = os.environ.get(FULL_STACKS_VARIABLE, "") not in ("", "0")
+    kept = []
+    while frame is not None:
+        name = frame.f_code.co_filename
+        if full or not (_hiddenFiles.get(name) or _isHidden(name)):
+            kept.append((frame, frame.f_lineno))
+        frame = frame.f_back
+    if not kept and not full:
+        # Nothing but machinery (a callback run by the event loop, say):
+        # say so rather than show nothing.
+        return [
+            "  (only frames of deferred, asyncio or pytest: set "
+            f"{FULL_STACKS_VARIABLE}=1 to see them)\n"
+        ]
+    kept.reverse()
+    return traceback.StackSummary.extract(kept).format()
 
 
 def logFailure(message: str, failure: Failure, hint: str = "") -> None:

@@ -27,6 +27,7 @@ from .._deferred import Deferred
 from ..failure import Failure, _qual
 
 __all__ = [
+    "CAUGHT_ATTRIBUTE",
     "DEFAULT_TIMEOUT",
     "UnhandledErrors",
     "catching",
@@ -44,6 +45,10 @@ __all__ = [
 
 #: Seconds a test's Deferred or coroutine may take, unless configured.
 DEFAULT_TIMEOUT = 120.0
+
+#: The attribute set (to True) on the log records that a catcher took: they
+#: are reported with their test, so log capture can leave them out.
+CAUGHT_ATTRIBUTE = "deferred_caught"
 
 # -- errors reported while a test runs -----------------------------------------
 
@@ -119,6 +124,7 @@ class _Catcher(logging.Handler):
             or (isinstance(message, str) and message.startswith(UNHANDLED_MESSAGE))
         ):
             return
+        setattr(record, CAUGHT_ATTRIBUTE, True)
         failure = getattr(record, "failure", None)
         if not isinstance(failure, Failure):
             excInfo = record.exc_info

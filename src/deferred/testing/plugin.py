@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import gc
 import inspect
+import logging
 import sys
 import time
 from collections.abc import Callable, Coroutine, Generator
@@ -46,11 +47,12 @@ from typing import Any, cast
 import pytest
 
 from .._debug import reportLiveFailures
-from .._deferred import _DEFERRED_TYPES, Deferred
+from .._deferred import _DEFERRED_TYPES, Deferred, getDebugging, setDebugging
 from .._raising import raiseFailure
 from ..clock import Clock
 from ..failure import Failure
 from ._support import (
+    CAUGHT_ATTRIBUTE,
     DEFAULT_TIMEOUT,
     UnhandledErrors,
     _Catcher,
@@ -80,6 +82,9 @@ _DEFAULT_TIMEOUT = pytest.StashKey[float]()
 _WATCHING = pytest.StashKey[bool]()
 _SESSION_CATCHER = pytest.StashKey[_Catcher]()
 _OUTSIDE_TESTS = pytest.StashKey[list[tuple[str, Failure]]]()
+_WAS_DEBUGGING = pytest.StashKey[bool]()
+# The ini option that turns debugging on (--deferred-debug on the command line).
+_DEBUG_INI = "deferred_debug"
 
 
 # -- configuration ------------------------------------------------------------
@@ -91,6 +96,22 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "seconds that the Deferred or coroutine of a test may take before the "
         f"test fails (default: {DEFAULT_TIMEOUT:g})",
         default=str(DEFAULT_TIMEOUT),
+    )
+    parser.addini(
+        _DEBUG_INI,
+        "turn Deferred debugging on (setDebugging(True)): reports of unhandled "
+        "errors and AlreadyCalledError show where each Deferred was created "
+        "and first fired",
+        type="bool",
+        default=False,
+    )
+    parser.getgroup("deferred").addoption(
+        "--deferred-debug",
+        action="store_true",
+        default=None,
+        dest="deferred_debug",
+        help="turn Deferred debugging on (as the deferred_debug ini option): "
+        "reports show where each Deferred was created and first fired",
     )
 
 
@@ -107,12 +128,21 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[_DEFAULT_TIMEOUT] = timeout
     watchGarbage()
     config.stash[_WATCHING] = True
+    debug = config.getoption("deferred_debug", None)
+    if debug is None:
+        debug = config.getini(_DEBUG_INI)
+    if debug:
+        config.stash[_WAS_DEBUGGING] = getDebugging()
+        setDebugging(True)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     if config.stash.get(_WATCHING, False):
         del config.stash[_WATCHING]
         unwatchGarbage()
+    if _WAS_DEBUGGING in config.stash:
+        setDebugging(config.stash[_WAS_DEBUGGING])
+        del config.stash[_WAS_DEBUGGING]
 
 
 def _timeoutFor(item: pytest.Item) -> float:
@@ -158,6 +188,12 @@ def deferred_errors(request: pytest.FixtureRequest) -> UnhandledErrors:
 # collection) are caught too, and fail the run.
 def pytest_sessionstart(session: pytest.Session) -> None:
     session.config.stash[_SESSION_CATCHER] = startCatching()
+    # An unhandled error fails its test, whose report shows it: it need not
+    # show again among the test's "Captured log" records.
+    loggingPlugin = session.config.pluginmanager.get_plugin("logging-plugin")
+    handler = getattr(loggingPlugin, "report_handler", None)
+    if handler is not None and _notCaught not in handler.filters:
+        handler.addFilter(_notCaught)
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
@@ -187,6 +223,20 @@ def pytest_terminal_summary(
     if entries:
         terminalreporter.section("unhandled errors in Deferreds", red=True)
         terminalreporter.line(_describeUnhandled(entries, "outside the tests"))
+        # And in the last line ("3 passed, 1 unhandled error in a Deferred
+        # outside the tests in 0.1s"): a run that fails only for them says so.
+        key = (
+            "unhandled errors in Deferreds outside the tests"
+            if len(entries) > 1
+            else "unhandled error in a Deferred outside the tests"
+        )
+        terminalreporter.stats.setdefault(key, []).extend(entries)
+        try:
+            from _pytest import terminal
+
+            terminal._color_for_type.setdefault(key, "red")
+        except Exception:  # pragma: no cover - pytest's internals moved
+            pass
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -200,6 +250,12 @@ def pytest_runtest_protocol(item: pytest.Item) -> Generator[None, object, None]:
     finally:
         stopCatching(catcher)
         del item.stash[_ERRORS]
+
+
+def _notCaught(record: logging.LogRecord) -> bool:
+    """A filter for pytest's "Captured log" handler: leaves out the records
+    that the unhandled-error check took (see ``_Catcher``)."""
+    return not getattr(record, CAUGHT_ATTRIBUTE, False)
 
 
 def _releaseLastFailure() -> None:
