@@ -35,7 +35,12 @@ from typing import Any, TypeVar
 from . import _nesting
 from ._deferred import _DEFERRED_TYPES, _NO_RESULT, Deferred
 from ._futures import DeferredFuture, _awaitedFuture, _waitOn
-from .failure import _FAILURE_TYPES, _failureFromCaught, _failureFromException
+from .failure import (
+    _FAILURE_TYPES,
+    Failure,
+    _failureFromCaught,
+    _failureFromException,
+)
 
 __all__ = ["NotACoroutineError", "ensureDeferred", "fromCoroutine"]
 
@@ -283,7 +288,37 @@ def _adapt(yielded: object) -> Deferred[Any] | None:
         # An asyncio future or task (what ``await`` on one yields).
         yielded._asyncio_future_blocking = False  # type: ignore[attr-defined]
         return _awaitedFuture(yielded)
+    if kind not in _FAILURE_TYPES and callable(getattr(yielded, "addCallbacks", None)):
+        # A Deferred-like of another library (Twisted's own, in a program
+        # ported a piece at a time, yields itself from ``await``).
+        return _fromDeferredLike(yielded)
     return None
+
+
+def _fromDeferredLike(other: Any) -> Deferred[Any]:
+    """Our Deferred for a foreign Deferred-like: fires with its result (which
+    it takes, as a generator waiting on it would), and cancels it."""
+
+    def cancel(_: Deferred[Any]) -> None:
+        canceller = getattr(other, "cancel", None)
+        if callable(canceller):
+            canceller()
+
+    ours: Deferred[Any] = Deferred(cancel)
+
+    def succeeded(result: object) -> None:
+        ours.callback(result)
+
+    def failed(failure: Any) -> None:
+        # Its own failure type: ours is made from the exception it carries.
+        value = getattr(failure, "value", failure)
+        if isinstance(value, BaseException):
+            ours.errback(Failure(value, type(value), getattr(failure, "tb", None)))
+        else:
+            ours.errback(TypeError(f"a Deferred-like failed with {value!r}"))
+
+    other.addCallbacks(succeeded, failed)
+    return ours
 
 
 def _drive(
