@@ -723,3 +723,34 @@ def test_delayed_calls_sort_by_due_time() -> None:
     later = clock.callLater(2, lambda: None)
     sooner = clock.callLater(1, lambda: None)
     assert sorted([later, sooner]) == [sooner, later]
+
+
+def test_calls_and_rightNow_read_as_in_twisted() -> None:
+    clock = Clock()
+    later = clock.callLater(2, lambda: None)
+    sooner = clock.callLater(1, lambda: None)
+    assert clock.calls == [sooner, later]
+    clock.calls.clear()  # a snapshot
+    assert len(clock.calls) == 2
+    clock.advance(1.5)
+    assert clock.rightNow == 1.5
+    assert clock.calls == [later]
+
+
+def test_asyncio_clock_uses_the_loop_set_for_the_thread_before_it_runs() -> None:
+    import asyncio
+
+    from deferred.clock import AsyncioClock
+
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    try:
+        fired: list[str] = []
+        AsyncioClock().callLater(0, fired.append, "ran")
+        loop.run_until_complete(asyncio.sleep(0.01))
+        assert fired == ["ran"]
+    finally:
+        asyncio.set_event_loop(None)
+        loop.close()
+    with pytest.raises(RuntimeError, match="set_event_loop"):
+        AsyncioClock().seconds()

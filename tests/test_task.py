@@ -10,7 +10,6 @@ from typing import Any
 
 import pytest
 
-import deferred
 from deferred import CancelledError, Deferred, fail, succeed
 from deferred.clock import AsyncioClock, Clock
 from deferred.task import (
@@ -35,7 +34,39 @@ def test_clock_and_react_are_importable_from_task() -> None:
     from deferred import task
 
     assert task.Clock is Clock
-    assert task.react is deferred.react
+    assert callable(task.react)
+
+
+def test_task_react_passes_argv_and_exits_as_twisted_does(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from deferred import task
+
+    seen: list[tuple[Any, ...]] = []
+
+    async def main(clock: Any, *argv: str) -> None:
+        seen.append((type(clock).__name__, *argv))
+
+    with pytest.raises(SystemExit) as exited:
+        task.react(main, ["alice", "secret"])
+    assert exited.value.code == 0
+    assert seen == [("AsyncioClock", "alice", "secret")]
+
+    async def quits(clock: Any) -> None:
+        raise SystemExit(3)
+
+    with pytest.raises(SystemExit) as exited:
+        task.react(quits)
+    assert exited.value.code == 3
+
+    async def breaks(clock: Any) -> None:
+        raise ValueError("broken")
+
+    with pytest.raises(SystemExit) as exited:
+        task.react(breaks)
+    assert exited.value.code == 1
+    [record] = [r for r in caplog.records if r.name == "deferred"]
+    assert record.getMessage() == "main function encountered error"
 
 
 # -- deferLater -------------------------------------------------------------------
@@ -847,3 +878,28 @@ def test_module_surface() -> None:
         warnings.simplefilter("error")
         for name in task.__all__:
             assert getattr(task, name) is not None
+
+
+def test_a_looping_call_starts_before_the_loop_set_for_the_thread_runs() -> None:
+    import asyncio as _asyncio
+
+    from deferred.task import LoopingCall as _LoopingCall
+
+    loop = _asyncio.new_event_loop()
+    _asyncio.set_event_loop(loop)
+    try:
+        ticks: list[int] = []
+        call = _LoopingCall(lambda: ticks.append(len(ticks)))
+        done = call.start(0.001)  # as Twisted code does before reactor.run()
+        assert ticks == [0]
+
+        async def untilThree() -> None:
+            while len(ticks) < 3:
+                await _asyncio.sleep(0.001)
+            call.stop()
+
+        loop.run_until_complete(untilThree())
+        assert done.called
+    finally:
+        _asyncio.set_event_loop(None)
+        loop.close()

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Callable, Generic, Iterator, TypeVar
 
 from ._deferred import _DEFERRED_TYPES, Deferred
 from ._errors import CancelledError
+from .clock import _currentLoop
 from .failure import Failure
 
 if TYPE_CHECKING:
@@ -83,16 +84,15 @@ class _Timer:
 
 def _runningLoopScheduler(callable: Callable[[], None]) -> asyncio.Handle:
     """The default scheduler: the next turn of the running asyncio loop."""
-    import asyncio
 
-    try:
-        loop = asyncio.get_running_loop()
-    except RuntimeError:
+    loop = _currentLoop()
+    if loop is None:
         raise RuntimeError(
             "a Cooperator without a scheduler runs its tasks on the running "
-            "asyncio event loop, and there is none; add tasks from code running "
-            "on a loop, or give the Cooperator a scheduler"
-        ) from None
+            "asyncio event loop (or the one set for this thread), and there is "
+            "none; add tasks from code running on a loop, or give the "
+            "Cooperator a scheduler"
+        )
     return loop.call_soon(callable)
 
 
@@ -330,16 +330,15 @@ _cooperators: Any = None
 def _theCooperator() -> Cooperator:
     """The cooperator of the running asyncio loop (made on first use)."""
     global _cooperators
-    import asyncio
 
-    try:
-        loop = asyncio.get_running_loop()
-    except RuntimeError:
+    loop = _currentLoop()
+    if loop is None:
         raise RuntimeError(
             "coiterate() and cooperate() run their tasks on the running asyncio "
-            "event loop, and there is none; call them from code running on a "
-            "loop, or use a Cooperator with a scheduler of your own"
-        ) from None
+            "event loop (or the one set for this thread), and there is none; "
+            "call them from code running on a loop, or use a Cooperator with a "
+            "scheduler of your own"
+        )
     if _cooperators is None:
         import weakref
 

@@ -252,6 +252,18 @@ class Clock:
         live = self._live
         return sorted(live, key=lambda call: (call.getTime(), live[call]))
 
+    @property
+    def calls(self) -> list[DelayedCall]:
+        """The calls still waiting to run, soonest first: a snapshot (as
+        :meth:`getDelayedCalls`), for tests written against Twisted's
+        ``Clock.calls``."""
+        return self.getDelayedCalls()
+
+    @property
+    def rightNow(self) -> float:
+        """The current time, as :meth:`seconds` (Twisted's attribute name)."""
+        return self.seconds()
+
     def advance(self, amount: float) -> None:
         """Move time forward by ``amount`` seconds and run every call now due.
 
@@ -346,15 +358,14 @@ class AsyncioClock:
     def _getLoop(self) -> asyncio.AbstractEventLoop:
         if self._loop is not None:
             return self._loop
-        import asyncio
-
-        try:
-            return asyncio.get_running_loop()
-        except RuntimeError:
+        loop = _currentLoop()
+        if loop is None:
             raise RuntimeError(
-                "AsyncioClock() without a loop needs a running asyncio event loop;"
-                " use it inside one, or pass loop="
-            ) from None
+                "AsyncioClock() without a loop needs a running asyncio event "
+                "loop, or one set for this thread with asyncio.set_event_loop() "
+                "(as a reactor is there before it runs); or pass loop="
+            )
+        return loop
 
     def _forgetClosedLoops(self) -> None:
         # A loop closed with calls pending will never run them; dropping them
@@ -380,3 +391,23 @@ class AsyncioClock:
         newHandle = loop.call_at(when, self._fire, call)
         handle.cancel()
         self._handles[call] = (loop, newHandle)
+
+
+def _currentLoop() -> asyncio.AbstractEventLoop | None:
+    """The running asyncio loop; with none running, the one set for this
+    thread with ``asyncio.set_event_loop()`` (not yet running, the way a
+    Twisted program sets things up before ``reactor.run()``), if it is not
+    closed; else ``None``.  Never makes a loop."""
+    import asyncio
+
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        pass
+    # The policy's record of the loop set for this thread, read without
+    # asyncio.get_event_loop(), which would make one (and warn).
+    local = getattr(asyncio.get_event_loop_policy(), "_local", None)
+    loop = getattr(local, "_loop", None)
+    if isinstance(loop, asyncio.AbstractEventLoop) and not loop.is_closed():
+        return loop
+    return None

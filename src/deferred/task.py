@@ -19,7 +19,7 @@ a default uses the running asyncio loop.
 from __future__ import annotations
 
 from types import CoroutineType
-from typing import TYPE_CHECKING, Any, Callable, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Callable, NoReturn, TypeVar, overload
 
 from ._cooperator import CooperativeTask as CooperativeTask
 from ._cooperator import Cooperator as Cooperator
@@ -34,11 +34,12 @@ from ._cooperator import coiterate as coiterate
 from ._cooperator import cooperate as cooperate
 from ._deferred import Deferred
 from ._looping import LoopingCall as LoopingCall
-from ._react import react as react
+from ._react import react as _react
 from .clock import Clock as Clock
+from .failure import Failure
 
 if TYPE_CHECKING:
-    from collections.abc import Coroutine
+    from collections.abc import Coroutine, Sequence
 
     from .clock import Scheduler
 
@@ -152,3 +153,38 @@ def _callNow(
     if type(result) is CoroutineType:
         return Deferred.fromCoroutine(result)
     return result
+
+
+def react(
+    main: Callable[..., Any],
+    argv: Sequence[object] = (),
+    _reactor: object = None,
+) -> NoReturn:
+    """Twisted's ``task.react``: run ``main(clock, *argv)`` on a fresh asyncio
+    loop until the Deferred or coroutine it returns is done, then end the
+    process with ``sys.exit``: status 0 on success, the code of a
+    ``SystemExit`` it fails with, or 1 for any other failure (logged first,
+    as "main function encountered error").
+
+    ``clock`` is an :class:`~deferred.clock.AsyncioClock` where Twisted passes
+    the reactor.  :func:`deferred.react` is the same without the exit: it
+    returns ``main``'s result or raises its exception.
+    """
+    import sys
+
+    if _reactor is not None:
+        raise TypeError(
+            "react() runs main on a fresh asyncio loop: it takes no reactor "
+            "(main gets an AsyncioClock for that loop)"
+        )
+    code: Any = 0
+    try:
+        _react(main, *argv)
+    except SystemExit as e:
+        code = e.code
+    except BaseException:
+        from ._debug import logFailure
+
+        logFailure("main function encountered error", Failure())
+        code = 1
+    sys.exit(code)
