@@ -646,7 +646,11 @@ def test_cancelling_the_task_cancels_the_awaited_deferred() -> None:
             await task
         assert cancelled == [d]
         assert task.cancelled()
-        assert d.result is None  # the CancelledError went to the task
+        # Observed, as an asyncio future would be: the CancelledError stays
+        # on d, taken (handled) by the task.
+        assert isinstance(d.result, Failure)
+        assert d.result.check(CancelledError)
+        assert d._extra is None or d._extra.failResult is None
 
     asyncio.run(main())
 
@@ -800,8 +804,9 @@ def test_ensureDeferred_result_awaited_in_a_task_and_cancelled_from_it() -> None
             await task
         assert cancelled == ["inner"]
         assert task.cancelled()
-        # Its CancelledError went to the task.
-        assert wrapped.result is None
+        # Its CancelledError went to the task (handled), and stays on it.
+        assert wrapped.result.check(CancelledError)
+        assert wrapped._extra is None or wrapped._extra.failResult is None
 
     asyncio.run(main())
 
@@ -864,15 +869,22 @@ def test_cancelled_coroutine_leaves_no_reference_cycle() -> None:
     assertLeavesNoCycle(run)
 
 
+def failingSoon(loop: asyncio.AbstractEventLoop) -> Deferred[int]:
+    failing: Deferred[int] = Deferred()
+    loop.call_soon(failing.errback, ValueError("caught"))
+    return failing
+
+
 def test_asyncio_task_awaiting_deferreds_leaves_no_reference_cycle() -> None:
     async def main() -> int:
         loop = asyncio.get_running_loop()
         succeeding: Deferred[int] = Deferred()
         loop.call_soon(succeeding.callback, 1)
-        failing: Deferred[int] = Deferred()
-        loop.call_soon(failing.errback, ValueError("caught"))
+        # (Not held in a local here: the Deferred keeps the failure, as an
+        # asyncio future keeps its exception, and the exception caught here
+        # references this frame.)
         try:
-            await failing
+            await failingSoon(loop)
         except ValueError:
             pass
         cancelled = asyncio.ensure_future(awaitIt(Deferred()))

@@ -4,6 +4,7 @@ waiting for it."""
 from __future__ import annotations
 
 import weakref
+from _thread import get_ident as _get_ident
 from collections.abc import Awaitable, Callable, Generator, Mapping
 from typing import (
     TYPE_CHECKING,
@@ -63,6 +64,21 @@ _CHAIN: Any = _Sentinel("<chain>")
 _DEFERRED_TYPES: set[type] = set()
 
 _EMPTY: tuple[Any, ...] = ()
+
+#: While an asyncio task's cancellation cancels the Deferred it awaits
+#: (``DeferredFuture.cancel``): ``[thread id, Deferred, ...]``, every Deferred
+#: that comes to rest on a failure meanwhile on that thread; one left with a
+#: failure made only of cancellations is not reported as unhandled.
+#: Otherwise None.
+_quietCancels: list[Any] | None = None
+
+
+def _restedInQuiet(deferred: Any) -> None:
+    # See _quietCancels (off the hot path: only while it is set).
+    quiet = _quietCancels
+    if quiet is not None and quiet[0] == _get_ident():
+        quiet.append(deferred)
+
 
 #: Targets of ``chainDeferred`` (by id) and the Deferred feeding them, for
 #: ``__str__`` only; weak both ways so the link keeps neither alive.  Keyed by
@@ -944,6 +960,8 @@ class Deferred(Awaitable[_T], Generic[_T]):
                     # garbage collector to be reported.
                     result.cleanFailure()
                     current._info().failResult = result
+                    if _quietCancels is not None:
+                        _restedInQuiet(current)
                 elif info is not None:
                     info.failResult = None
                 if not chain:
@@ -1134,8 +1152,9 @@ def _awaitSlowly(deferred: Deferred[_T]) -> Generator[Any, Any, _T]:
             if abandoned is not None:
                 abandoned(waiter._outcome)
         # The failure thrown in will reference this frame, and the
-        # waiter holds it (when a Task waited): drop the waiter.
-        del waiter
+        # waiter holds it (when a Task waited): drop the waiter, and the
+        # Deferred, which keeps the failure (awaiting in a task observes).
+        del waiter, deferred
         raise
     outcome = waiter._outcome
     if outcome is not _NO_RESULT:

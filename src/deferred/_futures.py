@@ -19,8 +19,10 @@ asyncio is imported on first use only: ``import deferred`` must stay cheap.
 
 from __future__ import annotations
 
+from _thread import get_ident as _get_ident
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from ._debug import DebugInfo
 from ._deferred import _NO_RESULT, Deferred
 from ._errors import CancelledError
 from .failure import _FAILURE_TYPES, Failure, _failureFromCaught
@@ -47,25 +49,39 @@ class DeferredFuture:
     asks for a done-callback, so our own coroutine driver, which waits on the
     Deferred directly, pays only for creating this object.
 
+    **Awaiting observes, as for an asyncio future.**  The Deferred keeps its
+    result: every task awaiting it gets the result, and so does whatever
+    comes next on the Deferred.  A failure counts as handled once a task
+    takes it (its ``result()`` raises it, as asyncio marks a retrieved
+    exception); a failure delivered to a task that is cancelled before it
+    resumes is not taken, so it stays on the Deferred, reported if nothing
+    else handles it.  (Our coroutine driver, behind ``ensureDeferred`` and
+    ``inlineCallbacks``, keeps Twisted's rule instead: it consumes.)
+
     Cancellation, in both directions:
 
     * cancelling the task cancels the Deferred.  Like a task awaiting another
       task, the awaiting task then gets whatever the Deferred ends with --
       normally its :class:`~deferred.CancelledError`, turned into
       :class:`asyncio.CancelledError` (see below), but a canceller that fires
-      the Deferred with a value gets that value through;
+      the Deferred with a value gets that value through.  A failure that the
+      task's cancellation caused and that is made only of cancellations (a
+      ``FirstError`` of ``gatherResults``/``DeferredList``, a
+      ``FailureGroup`` of ``race``) also ends the task cancelled, and the
+      CancelledErrors that the cancellation gave the Deferreds it
+      reached are not reported as unhandled;
     * a Deferred that fails with :class:`deferred.CancelledError` (it was
       cancelled) raises ``asyncio.CancelledError`` in the awaiting task --
       exactly that class, chained from the Deferred's exception -- so a task
       that lets it propagate ends up cancelled, and ``asyncio.wait_for`` and
       ``asyncio.timeout`` recognise their own cancellations.
 
-    Done-callbacks run on a later turn of the task's loop (``call_soon``),
-    never inside the Deferred's callback chain: a Deferred is often fired from
-    inside another task, and asyncio forbids stepping a task from there.  As
-    for any Deferred, fire it on the loop's thread (from another thread, go
-    through ``loop.call_soon_threadsafe``).  If the loop has been closed when
-    the Deferred fires, the result is left on the Deferred.
+    Done-callbacks run on a later turn of the task's loop, never inside the
+    Deferred's callback chain: a Deferred is often fired from inside another
+    task, and asyncio forbids stepping a task from there.  A Deferred fired
+    on another thread hands the wake-up over to the loop's thread
+    (``call_soon_threadsafe``), so the task never hangs.  If the loop has
+    been closed when the Deferred fires, the result is left on the Deferred.
     """
 
     # Made for every await of an unfired Deferred, so it is kept cheap: no
@@ -75,11 +91,18 @@ class DeferredFuture:
     #: The Deferred's outcome (a value or a Failure) once in; only recorded
     #: when a task is waiting (see add_done_callback).
     _outcome: Any = _NO_RESULT
+    #: The traceback of a failed outcome, taken when it came in: the Deferred
+    #: keeps the Failure, and cleans it (drops its frames) when it rests.
+    _tb: Any = None
     #: Read, and then set to False, by the Task that accepts this future.
     _asyncio_future_blocking = True
     _loop: asyncio.AbstractEventLoop | None = None
     _callbacks: list[tuple[Callable[[Any], object], Context | None]] | None = None
     _cancelMessage: Any = None
+    #: Whether cancel() cancelled the Deferred (the task was cancelled).
+    _cancelling = False
+    #: The task waiting (whose done-callback was added first), if known.
+    _task: Any = None
 
     def __repr__(self) -> str:
         return f"<DeferredFuture for {self._deferred!r}>"
@@ -105,6 +128,9 @@ class DeferredFuture:
             return
         callbacks = self._callbacks
         if callbacks is None:
+            # A Task adds its wake-up method: remember the task, to know at
+            # result() whether it is about to be cancelled instead.
+            self._task = getattr(fn, "__self__", None)
             deferred = self._deferred
             outcome = deferred.result
             if (
@@ -113,13 +139,8 @@ class DeferredFuture:
                 and not deferred._runningCallbacks
             ):
                 # Fired already (cancelled before the await): as for any
-                # fired Deferred, the outcome stays on it; the task takes
-                # the failure, so it counts as handled.
-                if type(outcome) in _FAILURE_TYPES:
-                    info = deferred._extra
-                    if info is not None:
-                        info.failResult = None
-                self._outcome = outcome
+                # fired Deferred, the outcome stays on it.
+                self._take(outcome)
                 loop.call_soon(fn, self, context=context)
                 return
             self._callbacks = [(fn, context)]
@@ -139,30 +160,62 @@ class DeferredFuture:
         return len(callbacks) - len(kept)
 
     def _fired(self, result: object) -> object:
-        # The Deferred's callback.  Returning None consumes its result: the
-        # waiting task receives it (so a failure counts as handled).
+        # The Deferred's callback.  It returns the result: awaiting in a task
+        # observes, as for an asyncio future (see the class docstring).
         loop = self._loop
         assert loop is not None  # add_done_callback() set it
         if loop.is_closed():
-            # No task will ever wake up to take it: leave it on the Deferred
+            # No task will ever wake up to take it: it stays on the Deferred
             # (a failure is then reported if nothing else handles it).
             return result
         if self._outcome is not _NO_RESULT:
-            # cancel() already ended the wait: the cancellation is done with,
-            # but any other outcome stays on the Deferred, as above.
+            # cancel() already ended the wait (the canceller raised): the
+            # cancellation is done with, but any other outcome stays on the
+            # Deferred, as above.
             return None if _isCancellation(result) else result
-        self._deliver(result)
-        return None
+        self._take(result)
+        callbacks = self._callbacks or []
+        self._callbacks = []
+        if callbacks:
+            self._wake(loop, callbacks)
+        return result
+
+    def _take(self, outcome: object) -> None:
+        self._outcome = outcome
+        if type(outcome) in _FAILURE_TYPES:
+            # The Deferred cleans the Failure (drops its frames) once it
+            # rests on it: keep the traceback for the task to raise with.
+            self._tb = outcome.tb  # type: ignore[attr-defined]
+
+    def _wake(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        callbacks: list[tuple[Callable[[Any], object], Context | None]],
+    ) -> None:
+        # Schedule the done-callbacks on the loop: from its own thread with
+        # call_soon, from any other thread through call_soon_threadsafe (the
+        # Deferred was fired from a worker thread: the loop must wake up).
+        import asyncio
+
+        if asyncio._get_running_loop() is loop:
+            for fn, context in callbacks:
+                loop.call_soon(fn, self, context=context)
+            return
+        try:
+            for fn, context in callbacks:
+                loop.call_soon_threadsafe(fn, self, context=context)
+        except RuntimeError:
+            # The loop closed meanwhile: nobody is left to wake.
+            pass
 
     def _deliver(self, outcome: object) -> None:
-        # Record the outcome and wake whoever waits, on the loop.
+        # Record an outcome of our own (not the Deferred's) and wake whoever
+        # waits, on the loop.
         self._outcome = outcome
         callbacks = self._callbacks or []
         self._callbacks = []
         if callbacks:
-            loop = self.get_loop()
-            for fn, context in callbacks:
-                loop.call_soon(fn, self, context=context)
+            self._wake(self.get_loop(), callbacks)
 
     def done(self) -> bool:
         """Whether the Deferred's outcome is in."""
@@ -170,40 +223,30 @@ class DeferredFuture:
 
     def cancelled(self) -> bool:
         """Whether :meth:`result` would raise ``asyncio.CancelledError``."""
+        outcome = self._outcome
+        if type(outcome) not in _FAILURE_TYPES:
+            return self._cancelling and _cancelledList(self._deferred, outcome)
+        return self._endsCancelled(outcome.value)
+
+    def _endsCancelled(self, value: BaseException) -> bool:
+        # A cancellation; or, when the task's cancellation caused it, a
+        # failure made only of cancellations (FirstError, FailureGroup).
         import asyncio
 
-        outcome = self._outcome
-        return type(outcome) in _FAILURE_TYPES and isinstance(
-            outcome.value, (CancelledError, asyncio.CancelledError)
-        )
+        if isinstance(value, (CancelledError, asyncio.CancelledError)):
+            return True
+        return self._cancelling and _onlyCancellations(value)
 
     def result(self) -> Any:
         """The Deferred's result; its failure's exception is raised instead.
 
         A :class:`deferred.CancelledError` becomes ``asyncio.CancelledError``
         (with the task's cancel message, if it asked for the cancellation),
-        chained from the original.
-        """
-        import asyncio
-
-        outcome = self._outcome
-        if outcome is _NO_RESULT:
-            raise asyncio.InvalidStateError("the Deferred has not fired yet")
-        if type(outcome) in _FAILURE_TYPES:
-            exc = self._exceptionOf(outcome)
-            # Raised from this frame, exc will reference it: drop the frame's
-            # references to it (and to self, which holds it) to leave no cycle.
-            del self, outcome
-            try:
-                raise exc
-            finally:
-                del exc
-        return outcome
-
-    def exception(self) -> BaseException | None:
-        """The exception :meth:`result` would raise, or ``None``.
-
-        Like asyncio's, raises ``asyncio.CancelledError`` when cancelled.
+        chained from the original; so does a failure made only of
+        cancellations that the task's cancellation caused.  Raising a
+        failure hands it to the task: it counts as handled (unless the task
+        is about to be cancelled instead, and the failure is not that
+        cancellation).
         """
         import asyncio
 
@@ -211,8 +254,42 @@ class DeferredFuture:
         if outcome is _NO_RESULT:
             raise asyncio.InvalidStateError("the Deferred has not fired yet")
         if type(outcome) not in _FAILURE_TYPES:
+            if self._cancelling and _cancelledList(self._deferred, outcome):
+                raise self._cancelledError(None)
+            return outcome
+        exc = self._exceptionOf(outcome)
+        task = self._task
+        if (
+            task is None
+            or not getattr(task, "_must_cancel", False)
+            or isinstance(exc, asyncio.CancelledError)
+        ):
+            self._handled(outcome)
+        # Raised from this frame, exc will reference it: drop the frame's
+        # references to it (and to self, which holds it) to leave no cycle.
+        del self, outcome, task
+        try:
+            raise exc
+        finally:
+            del exc
+
+    def exception(self) -> BaseException | None:
+        """The exception :meth:`result` would raise, or ``None``.
+
+        Like asyncio's, raises ``asyncio.CancelledError`` when cancelled.
+        Either way the failure counts as handled.
+        """
+        import asyncio
+
+        outcome = self._outcome
+        if outcome is _NO_RESULT:
+            raise asyncio.InvalidStateError("the Deferred has not fired yet")
+        if type(outcome) not in _FAILURE_TYPES:
+            if self._cancelling and _cancelledList(self._deferred, outcome):
+                raise self._cancelledError(None)
             return None
         exc = self._exceptionOf(outcome)
+        self._handled(outcome)
         if isinstance(exc, asyncio.CancelledError):
             del self, outcome
             try:
@@ -221,31 +298,53 @@ class DeferredFuture:
                 del exc  # (no frame-exception cycle, as in result())
         return exc
 
+    def _handled(self, failure: Failure) -> None:
+        # The task took the failure: if the Deferred still rests on it, it is
+        # no longer unhandled.
+        info = self._deferred._extra
+        if type(info) is DebugInfo and info.failResult is failure:
+            info.failResult = None
+
     def _exceptionOf(self, failure: Failure) -> BaseException:
         value = failure.value
-        if isinstance(value, CancelledError):
-            import asyncio
+        if isinstance(value, CancelledError) or (
+            self._cancelling and _onlyCancellations(value)
+        ):
+            return self._cancelledError(value)
+        tb = self._tb if failure is self._outcome else failure.tb
+        return value.with_traceback(tb) if tb is not None else value
 
-            message = self._cancelMessage
-            cancelled = (
-                asyncio.CancelledError()
-                if message is None
-                else asyncio.CancelledError(message)
-            )
-            cancelled.__cause__ = value
-            return cancelled
-        return failure._reraisable()
+    def _cancelledError(self, cause: BaseException | None) -> BaseException:
+        import asyncio
+
+        message = self._cancelMessage
+        cancelled = (
+            asyncio.CancelledError()
+            if message is None
+            else asyncio.CancelledError(message)
+        )
+        cancelled.__cause__ = cause
+        return cancelled
 
     def cancel(self, msg: Any = None) -> bool:
         """Cancel the Deferred (the awaiting task is being cancelled).
 
         Returns ``False`` if the outcome is already in.  Otherwise the task
         goes on waiting for whatever the Deferred now ends with, as it would
-        for an awaited task.
+        for an awaited task.  The ``CancelledError`` failures this
+        cancellation gives the Deferreds it reaches (the inputs of a
+        ``gatherResults``, say) are not reported as unhandled: they are the
+        task's cancellation, which the task reports itself.
         """
         if self._outcome is not _NO_RESULT:
             return False
         self._cancelMessage = msg
+        self._cancelling = True
+        import deferred._deferred as core
+
+        previous = core._quietCancels
+        quiet: list[Any] = [_get_ident()]
+        core._quietCancels = quiet
         try:
             self._deferred.cancel()
         except BaseException:
@@ -258,7 +357,58 @@ class DeferredFuture:
             logFailure("Exception raised from a Deferred's canceller:", Failure())
             if self._outcome is _NO_RESULT:
                 self._deliver(Failure(CancelledError()))
+        finally:
+            core._quietCancels = previous
+            for cancelled in quiet[1:]:
+                info = cancelled._extra
+                if type(info) is DebugInfo:
+                    failure = info.failResult
+                    if failure is not None and (
+                        _isCancellation(failure) or _onlyCancellations(failure.value)
+                    ):
+                        info.failResult = None
         return True
+
+
+def _cancelledList(deferred: Deferred[Any], result: object) -> bool:
+    """Whether ``result`` is what a cancelled ``DeferredList`` gives: a
+    ``(False, cancellation)`` pair for every input."""
+    from ._combinators import DeferredList
+
+    return (
+        isinstance(deferred, DeferredList)
+        and type(result) is list
+        and bool(result)
+        and all(
+            type(entry) is tuple
+            and len(entry) == 2
+            and entry[0] is False
+            and _isCancellation(entry[1])
+            for entry in result
+        )
+    )
+
+
+def _onlyCancellations(value: BaseException) -> bool:
+    """Whether ``value`` is a ``FirstError`` or ``FailureGroup`` made, at any
+    depth, only of cancellations (ours, asyncio's or concurrent.futures')."""
+    from ._combinators import FailureGroup, FirstError
+
+    if not isinstance(value, (FirstError, FailureGroup)):
+        return False
+    cancelled = _cancelledErrors()
+    pending: list[BaseException] = [value]
+    while pending:
+        value = pending.pop()
+        if isinstance(value, FirstError):
+            pending.append(value.subFailure.value)
+        elif isinstance(value, FailureGroup):
+            if not value.failures:
+                return False
+            pending.extend(f.value for f in value.failures)
+        elif not isinstance(value, cancelled):
+            return False
+    return True
 
 
 def asFuture(
