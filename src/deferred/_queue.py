@@ -241,13 +241,17 @@ class DeferredQueue(_WaitQueue[_T]):
         """Put back ``obj``, the ``serial``-th handed out, in its place:
         before every object stored, and among those given back in the order
         they were first handed out."""
-        if len(self._waiters) > self._dead and not self._delivering:
-            self.put(obj)  # to the oldest live getter
-            return
         returned = self._returned
         at = bisect_left(returned, serial)
         returned.insert(at, serial)
         self._pending.insert(at, obj)
+        if len(self._waiters) > self._dead and not self._delivering:
+            # To the oldest live getter (it takes the number along).
+            self._delivering = True
+            try:
+                self._handOn()
+            finally:
+                self._delivering = False
 
     def __repr__(self) -> str:
         return (
