@@ -116,3 +116,12 @@ def test_our_own_deferreds_still_go_the_direct_way() -> None:
     d = ensureDeferred(coroutine())
     ours.callback(3)
     assert d.result == 3
+
+
+def test_fromCoroutine_rejects_a_queue_get_deferred_as_twisted_does() -> None:
+    import pytest
+
+    from deferred import DeferredQueue, NotACoroutineError
+
+    with pytest.raises(NotACoroutineError):
+        Deferred.fromCoroutine(DeferredQueue().get())  # type: ignore[arg-type]

@@ -337,8 +337,9 @@ def _isCoroutine(coro: object) -> bool:
     return (
         kind is CoroutineType
         or kind is GeneratorType
-        # Coroutines implemented elsewhere (Cython, ...) register here.
-        or isinstance(coro, Coroutine)
+        # Coroutines implemented elsewhere (Cython, ...) register here; not
+        # our Deferreds that asyncio may run as coroutines (acquire(), get()).
+        or (isinstance(coro, Coroutine) and kind not in _DEFERRED_TYPES)
     )
 
 
