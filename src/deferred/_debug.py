@@ -361,3 +361,67 @@ class DebugInfo:
             logFailure(message, failure, "" if extra else SUGGEST_DEBUGGING)
         except Exception:  # pragma: no cover - interpreter shutdown
             pass
+
+
+# -- subclasses registered weakly --------------------------------------------------
+#
+# The hot paths test ``type(x) in _DEFERRED_TYPES`` (and the like for
+# Failure): a set lookup in C, far cheaper than isinstance() when it misses.
+# Every subclass joins these sets when it is made.  Held strongly, a class
+# made at run time (inside a function, by type()) would stay for good; so a
+# subclass is held through a _ClassEntry, a weak reference that hashes and
+# compares equal like the class.  A lookup of Deferred or Failure themselves
+# (strong entries) or a miss never calls into Python; a hit on a weak entry
+# calls its __eq__ -- and the first hit on a class that its module holds (a
+# class statement at module level, which lives as long as the module anyway)
+# replaces the entry with the class itself, so that later lookups stay in C.
+# Only classes made at run time keep paying for the Python-level __eq__.
+
+
+class _ClassEntry(_ref[type]):
+    __slots__ = ("_registry", "_tries")
+
+    _registry: set[type]
+    _tries: int
+
+    def __eq__(self, other: object) -> bool:
+        cls = self()
+        if cls is not other or cls is None or self._tries < 0:
+            return False
+        if self._tries:
+            self._tries -= 1
+            if _heldByModule(cls):
+                # Strong from now on.  Meanwhile this entry equals nothing,
+                # or the set would take the class for one it holds already.
+                # (Changing the set while it looks up is safe: the lookup
+                # starts again, and finds the class.)
+                self._tries = -1
+                registry = self._registry
+                registry.add(cls)
+                registry.discard(self)
+        return True
+
+    __hash__ = _ref.__hash__
+
+
+def _heldByModule(cls: type) -> bool:
+    import sys
+
+    qualname = cls.__qualname__
+    if "<locals>" in qualname:
+        return False
+    held: object = sys.modules.get(cls.__module__)
+    for name in qualname.split("."):
+        held = getattr(held, name, None)
+    return held is cls
+
+
+def registerClass(cls: type, *registries: set[type]) -> None:
+    """Add ``cls`` to each of ``registries`` (sets of classes looked up as
+    ``type(x) in registry``) without keeping it alive."""
+    for registry in registries:
+        entry = _ClassEntry(cls, registry.discard)
+        hash(entry)  # cached now, for the discard once the class is gone
+        entry._registry = registry
+        entry._tries = 0 if "<locals>" in cls.__qualname__ else 8
+        registry.add(entry)  # type: ignore[arg-type]

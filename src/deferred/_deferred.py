@@ -16,7 +16,7 @@ from typing import (
     overload,
 )
 
-from ._debug import DebugInfo, formatStack, noteCaller
+from ._debug import DebugInfo, formatStack, noteCaller, registerClass
 from ._errors import AlreadyCalledError, CancelledError, TimeoutError
 from .failure import (
     _FAILURE_TYPES,
@@ -184,8 +184,8 @@ class Deferred(Awaitable[_T], Generic[_T]):
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        _DEFERRED_TYPES.add(cls)
-        _OUTCOME_TYPES.add(cls)
+        # Weakly: a subclass made at run time is freed once unused.
+        registerClass(cls, _DEFERRED_TYPES, _OUTCOME_TYPES)
 
     def __init__(
         self, canceller: Callable[[Deferred[Any]], None] | None = None

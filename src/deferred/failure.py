@@ -111,8 +111,10 @@ class Failure(BaseException):
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        _FAILURE_TYPES.add(cls)
-        _OUTCOME_TYPES.add(cls)
+        # Weakly: a subclass made at run time is freed once unused.
+        from ._debug import registerClass
+
+        registerClass(cls, _FAILURE_TYPES, _OUTCOME_TYPES)
 
     def __init__(
         self,
