@@ -338,6 +338,74 @@ def test_in_Deferred_code_results_and_reports_stay_Twisteds(deferredLog: Log) ->
     )
 
 
+# --- firing from another thread never hangs ------------------------------------
+
+
+def _runGuarded(
+    main: Callable[[], Any], debug: bool, limit: float = 5.0
+) -> tuple[Any, float]:
+    """Run ``main()`` on a fresh loop; if it hangs, stop the loop after
+    ``limit`` seconds (so a regression fails instead of hanging the suite)."""
+    loop = asyncio.new_event_loop()
+    loop.set_debug(debug)
+    try:
+        task = loop.create_task(main())
+        watchdog = threading.Timer(limit, lambda: loop.call_soon_threadsafe(loop.stop))
+        watchdog.start()
+        started = loop.time()
+        try:
+            result = loop.run_until_complete(task)
+        finally:
+            watchdog.cancel()
+        return result, loop.time() - started
+    finally:
+        loop.close()
+
+
+@pytest.mark.parametrize("debug", [False, True])
+def test_a_deferred_fired_from_another_thread_wakes_the_awaiting_task(
+    debug: bool,
+) -> None:
+    async def main() -> Any:
+        d: Deferred[str] = Deferred()
+        threading.Timer(0.05, d.callback, ["from a worker"]).start()
+        return await d
+
+    result, elapsed = _runGuarded(main, debug)
+    assert result == "from a worker"
+    assert elapsed < 2
+
+
+@pytest.mark.parametrize("debug", [False, True])
+def test_a_failure_from_another_thread_is_raised_in_the_awaiting_task(
+    debug: bool, deferredLog: Log
+) -> None:
+    async def main() -> Any:
+        d: Deferred[str] = Deferred()
+        threading.Timer(0.05, d.errback, [ValueError("worker failed")]).start()
+        try:
+            await d
+        except ValueError as e:
+            return str(e)
+
+    result, elapsed = _runGuarded(main, debug)
+    assert result == "worker failed"
+    assert elapsed < 2
+    assert unhandledRecords(deferredLog) == []
+
+
+def test_many_tasks_awaiting_deferreds_fired_from_threads_all_wake() -> None:
+    async def main() -> Any:
+        ds: list[Deferred[int]] = [Deferred() for _ in range(50)]
+        tasks = [asyncio.ensure_future(awaitIt(d)) for d in ds]
+        await asyncio.sleep(0)
+        for i, d in enumerate(ds):
+            threading.Thread(target=d.callback, args=(i,)).start()
+        return await asyncio.gather(*tasks)
+
+    result, _ = _runGuarded(main, False)
+    assert result == list(range(50))
+
+
 def _unused() -> None:  # keep imports used by later sections
-    threading.get_ident()
     gc.collect()
