@@ -7,7 +7,9 @@ test runs on a real event loop."""
 from __future__ import annotations
 
 import asyncio
+import builtins
 import gc
+import pickle
 import sys
 import threading
 from collections.abc import Callable
@@ -15,6 +17,7 @@ from typing import Any
 
 import pytest
 
+import deferred
 from deferred import (
     CancelledError,
     Deferred,
@@ -26,6 +29,7 @@ from deferred import (
     inlineCallbacks,
     race,
 )
+from deferred.clock import AsyncioClock
 from support import Log, failureOf, unhandledRecords
 
 
@@ -405,6 +409,45 @@ def test_many_tasks_awaiting_deferreds_fired_from_threads_all_wake() -> None:
 
     result, _ = _runGuarded(main, False)
     assert result == list(range(50))
+
+
+# --- deferred.TimeoutError is a builtin TimeoutError ---------------------------
+
+
+def test_our_TimeoutError_is_the_builtin_one_and_an_Exception() -> None:
+    assert issubclass(deferred.TimeoutError, builtins.TimeoutError)
+    assert issubclass(deferred.TimeoutError, Exception)
+    if sys.version_info >= (3, 11):
+        assert issubclass(deferred.TimeoutError, asyncio.TimeoutError)
+
+
+def test_our_TimeoutError_reads_as_Twisteds() -> None:
+    error = deferred.TimeoutError(5, "Deferred")
+    assert error.args == (5, "Deferred")
+    assert str(error) == "(5, 'Deferred')"  # not "[Errno 5] Deferred"
+    assert error.errno is None
+    assert str(deferred.TimeoutError()) == ""
+    copy = pickle.loads(pickle.dumps(error))
+    assert type(copy) is deferred.TimeoutError and copy.args == error.args
+
+
+def test_except_TimeoutError_catches_ours_and_asyncios_alike() -> None:
+    async def main() -> list[str]:
+        caught: list[str] = []
+        clock = AsyncioClock()
+        d: Deferred[int] = Deferred()
+        d.addTimeout(0.001, clock)
+        try:
+            await d
+        except TimeoutError as e:  # the builtin name
+            caught.append("deferred" if isinstance(e, deferred.TimeoutError) else "?")
+        try:
+            await asyncio.wait_for(asyncio.sleep(1), 0.001)
+        except (TimeoutError, asyncio.TimeoutError):
+            caught.append("asyncio")
+        return caught
+
+    assert asyncio.run(main()) == ["deferred", "asyncio"]
 
 
 def _unused() -> None:  # keep imports used by later sections

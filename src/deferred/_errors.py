@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import builtins
+
 __all__ = ["AlreadyCalledError", "CancelledError", "TimeoutError"]
 
 
@@ -21,5 +23,19 @@ class CancelledError(Exception):
     """
 
 
-class TimeoutError(Exception):
-    """The default failure of a Deferred that timed out (``addTimeout``)."""
+class TimeoutError(builtins.TimeoutError):
+    """The default failure of a Deferred that timed out (``addTimeout``).
+
+    A subclass of the builtin ``TimeoutError`` (so an ``Exception``), so that
+    ``except TimeoutError`` catches ours and asyncio's alike (on Python 3.11+,
+    ``asyncio.TimeoutError`` is the builtin one).  It reads as Twisted's:
+    its arguments are kept as given, not taken for an ``OSError``'s errno and
+    message.
+    """
+
+    def __init__(self, *args: object) -> None:
+        super().__init__(*args)
+        # Not an OS error: no errno or message taken from the arguments.
+        self.errno = self.strerror = None
+
+    __str__ = BaseException.__str__
