@@ -1068,3 +1068,36 @@ def test_nested_gatherResults_failing_deep_down_fails_every_level() -> None:
     for _ in range(1_000):
         failure = failure.value.subFailure
     assert failure.type is KeyError
+
+
+def test_a_list_deep_in_nesting_fires_once_and_the_rest_still_fire() -> None:
+    first: Deferred[int] = Deferred()
+    deep: Deferred[Any] = first
+    for _ in range(20):
+        deep = gatherResults([deep])
+    fired: list[Any] = []
+    either = DeferredList([deep, deep], fireOnOneCallback=True)
+    either.addCallback(fired.append)
+    later = DeferredList([deep])
+    first.callback(1)
+    assert len(fired) == 1
+    assert later.called
+    assert first.result == 1
+
+
+def test_a_race_cancelled_while_its_win_waits_its_turn_keeps_the_win() -> None:
+    first: Deferred[int] = Deferred()
+    deep: Deferred[Any] = first
+    for _ in range(20):
+        deep = gatherResults([deep])
+    won = race([deep])
+
+    def cancelTheRace(result: object) -> object:
+        won.cancel()
+        return result
+
+    deep.addCallback(cancelTheRace)
+    later = DeferredList([deep])
+    first.callback(1)
+    assert won.result[0] == 0
+    assert later.called

@@ -859,3 +859,51 @@ def test_detailed_traceback_ends_with_the_footer_without_variables() -> None:
     text = out.getvalue()
     assert "[Capture of Locals and Globals disabled" in text
     assert text.rstrip("\n").splitlines()[-1].startswith("*--- End of Failure #")
+
+
+def test_reraising_a_very_deep_rested_failure_raises_its_own_exception() -> None:
+    def recurse(n: int) -> None:
+        if n:
+            recurse(n - 1)
+        else:
+            raise ZeroDivisionError("deep")
+
+    try:
+        recurse(900)
+    except ZeroDivisionError:
+        failure = Failure()
+    failure.cleanFailure()
+
+    def deeper(n: int) -> None:
+        if n:
+            deeper(n - 1)
+        else:
+            failure.raiseException()
+
+    with pytest.raises(ZeroDivisionError) as raised:
+        deeper(50)
+    assert raised.value is failure.value
+
+
+def test_a_failure_raised_in_a_callback_keeps_nothing_alive_once_handled() -> None:
+    class Big:
+        pass
+
+    def make() -> weakref.ref[Big]:
+        d: Deferred[int] = Deferred()
+        big = Big()
+
+        def raiseAFailure(result: object, big: Big = big) -> None:
+            raise Failure(ValueError("wrapped"))
+
+        d.addCallback(raiseAFailure)
+        d.callback(1)
+        d.addErrback(lambda f: None)
+        return weakref.ref(big)
+
+    gc.collect()
+    gc.disable()
+    try:
+        assert make()() is None
+    finally:
+        gc.enable()

@@ -125,3 +125,30 @@ def test_fromCoroutine_rejects_a_queue_get_deferred_as_twisted_does() -> None:
 
     with pytest.raises(NotACoroutineError):
         Deferred.fromCoroutine(DeferredQueue().get())  # type: ignore[arg-type]
+
+
+def test_cancelling_gives_our_cancelled_error_so_timeouts_work() -> None:
+    from deferred import TimeoutError
+    from deferred.clock import Clock
+
+    class ForeignCancelledError(Exception):
+        pass
+
+    ForeignCancelledError.__name__ = "CancelledError"
+
+    class Cancellable(ForeignDeferred):
+        def cancel(self) -> None:
+            self.cancelled = True
+            self.fail(ForeignCancelledError())
+
+    foreign = Cancellable()
+
+    async def coroutine() -> Any:
+        return await foreign
+
+    clock = Clock()
+    d = ensureDeferred(coroutine()).addTimeout(1, clock)
+    clock.advance(2)
+    seen: list[Failure] = []
+    d.addErrback(seen.append)
+    assert seen[0].check(TimeoutError)

@@ -903,3 +903,14 @@ def test_a_looping_call_starts_before_the_loop_set_for_the_thread_runs() -> None
     finally:
         _asyncio.set_event_loop(None)
         loop.close()
+
+
+def test_task_react_exits_1_when_main_returns_neither_deferred_nor_coroutine(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from deferred import task
+
+    with pytest.raises(SystemExit) as exited:
+        task.react(lambda clock: None)
+    assert exited.value.code == 1
+    assert "main function encountered error" in caplog.text

@@ -220,6 +220,7 @@ class DeferredList(Deferred[_R]):
 
     __slots__ = (
         "_deferredList",
+        "_firing",
         "consumeErrors",
         "finishedCount",
         "fireOnOneCallback",
@@ -228,6 +229,9 @@ class DeferredList(Deferred[_R]):
     )
 
     _deferredList: list[Deferred[Any]]
+    #: Set once this list has decided to fire: its fire may wait in the
+    #: _nesting backlog, while its result is still unset.
+    _firing: bool
     resultList: list[tuple[bool, Any] | None]
     finishedCount: int
     fireOnOneCallback: bool
@@ -273,6 +277,7 @@ class DeferredList(Deferred[_R]):
         self._deferredList = inputs
         self.resultList = [None] * len(inputs)
         self.finishedCount = 0
+        self._firing = False
         # Set before the loop: inputs that have fired already run our
         # callbacks as soon as they are added.
         self.fireOnOneCallback = bool(fireOnOneCallback)
@@ -289,7 +294,7 @@ class DeferredList(Deferred[_R]):
     def _succeeded(self, result: Any, index: int) -> Any:
         self.resultList[index] = (True, result)
         count = self.finishedCount = self.finishedCount + 1
-        if self.result is _NO_RESULT:
+        if not self._firing and self.result is _NO_RESULT:
             if self.fireOnOneCallback:
                 self._fire((result, index))
             elif count == len(self.resultList):
@@ -299,9 +304,10 @@ class DeferredList(Deferred[_R]):
     def _failed(self, failure: Failure, index: int) -> Any:
         self.resultList[index] = (False, failure)
         count = self.finishedCount = self.finishedCount + 1
-        if self.result is _NO_RESULT:
+        if not self._firing and self.result is _NO_RESULT:
             if self.fireOnOneErrback:
                 self._deferredList = []
+                self._firing = True
                 _nesting.fire(self, Failure(FirstError(failure, index)))
             elif count == len(self.resultList):
                 self._fire(self.resultList)
@@ -314,6 +320,7 @@ class DeferredList(Deferred[_R]):
         # alone), and inputs still pending would otherwise tie this list and
         # themselves into a reference cycle.
         self._deferredList = []
+        self._firing = True
         # Through _nesting: lists nested in lists fire level by level, not
         # one call deeper per level.
         _nesting.fire(self, result)
@@ -326,7 +333,11 @@ class DeferredList(Deferred[_R]):
         list (with their ``CancelledError`` failures, or a :class:`FirstError`
         with ``fireOnOneErrback``).
         """
-        if self.result is _NO_RESULT:
+        if self.result is _NO_RESULT and self._firing:
+            # It has decided to fire, from deep inside nested lists: it would
+            # have fired already, had it not waited its turn.  Fire it now.
+            _fireNow(self)
+        elif self.result is _NO_RESULT:
             # While the inputs are being cancelled, a cancel() coming back
             # here (an input waits on this list: a cycle) finds nothing to
             # do, instead of recursing without end.
@@ -341,6 +352,15 @@ class DeferredList(Deferred[_R]):
                     self._deferredList = inputs
         else:
             super().cancel()
+
+
+def _fireNow(deferred: Deferred[Any]) -> bool:
+    """Make the fire of ``deferred`` that waits in the _nesting backlog now,
+    if there is one."""
+    found, result = _nesting.takeBack(deferred)
+    if found:
+        deferred.callback(result)
+    return found
 
 
 def _values(resultList: list[tuple[bool, _T]]) -> list[_T]:
@@ -378,6 +398,8 @@ class _Race:
         self.result: Deferred[tuple[int, Any]] = Deferred(self._cancel)
 
     def _cancel(self, result: Deferred[Any]) -> None:
+        if _fireNow(result):
+            return  # it was decided, its fire waiting its turn (see _nesting)
         # Every input then fails with CancelledError (unless its canceller
         # makes it succeed), so the race usually fails with a FailureGroup.
         _cancelEach(self._inputs)

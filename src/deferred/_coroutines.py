@@ -12,7 +12,11 @@ what comes out.
 * An asyncio future or task is adapted with ``Deferred.fromFuture``; a
   coroutine or generator yielded by an ``inlineCallbacks`` generator is run by
   a driver of its own; a Failure is thrown in; anything else is sent
-  straight back.
+  straight back -- except a coroutine's bare yield (``await
+  asyncio.sleep(0)``), which, when an asyncio loop is running in this
+  thread, resumes on the loop's next turn, as in an asyncio task.  (An
+  ``inlineCallbacks`` generator's ``yield None`` is sent straight back, as
+  in Twisted.)
 
 Every step runs inside one :class:`contextvars.Context`, copied when the
 driver starts, like an asyncio task: context variables set by the generator
@@ -26,6 +30,7 @@ Deferred then waits on a fresh one that the generator's outcome fires).
 
 from __future__ import annotations
 
+import sys
 import warnings
 from collections.abc import Coroutine, Generator
 from contextvars import copy_context
@@ -34,6 +39,7 @@ from typing import Any, TypeVar
 
 from . import _nesting
 from ._deferred import _DEFERRED_TYPES, _NO_RESULT, Deferred
+from ._errors import CancelledError
 from ._futures import DeferredFuture, _awaitedFuture, _waitOn
 from .failure import (
     _FAILURE_TYPES,
@@ -93,6 +99,7 @@ class _Driver:
         _Deferred: type = Deferred,
         _NONE: Any = _NO_RESULT,
         _Waiter: type = DeferredFuture,
+        _Gen: type = GeneratorType,
     ) -> None:
         """Run the generator until it waits on an unfired Deferred or ends.
 
@@ -154,9 +161,14 @@ class _Driver:
                     continue
             else:
                 d = _adapt(yielded)
+                if d is None and yielded is None and type(self._gen) is not _Gen:
+                    # A coroutine's bare yield (``await asyncio.sleep(0)``):
+                    # with an asyncio loop running, resume on its next turn.
+                    d = _nextLoopTurn()
                 if d is None:
                     # Not something to wait on: send it straight back -- but
-                    # a Failure is thrown in, as Twisted does.
+                    # a Failure is thrown in, as Twisted does (and so is the
+                    # None an inlineCallbacks generator yields).
                     result = yielded
                     failed = kind in _FTYPES
                     continue
@@ -277,6 +289,38 @@ def _warnNonLocalReturn(tb: TracebackType) -> Any:
     return None
 
 
+def _nextLoopTurn() -> Deferred[None] | None:
+    """A Deferred that fires with None on the next turn of the asyncio loop
+    running in this thread (cancelling it cancels that turn), or ``None`` if
+    no loop is running here."""
+    asyncio = sys.modules.get("asyncio")
+    if asyncio is None:
+        return None  # not even imported: no loop can be running
+    loop = asyncio._get_running_loop()
+    if loop is None:
+        return None
+    turn = _LoopTurn()
+    deferred: Deferred[None] = Deferred(turn.cancel)
+    turn.handle = loop.call_soon(turn.fire, deferred)
+    return deferred
+
+
+class _LoopTurn:
+    __slots__ = ("handle",)
+
+    handle: Any
+
+    def fire(self, deferred: Deferred[None]) -> None:
+        self.handle = None
+        deferred.callback(None)
+
+    def cancel(self, deferred: Deferred[None]) -> None:
+        handle = self.handle
+        if handle is not None:
+            self.handle = None
+            handle.cancel()
+
+
 def _adapt(yielded: object) -> Deferred[Any] | None:
     """A Deferred to wait on for a yielded value that is not a Deferred, or
     ``None`` to send the value straight back."""
@@ -299,9 +343,13 @@ def _fromDeferredLike(other: Any) -> Deferred[Any]:
     """Our Deferred for a foreign Deferred-like: fires with its result (which
     it takes, as a generator waiting on it would), and cancels it."""
 
+    cancelling = False
+
     def cancel(_: Deferred[Any]) -> None:
+        nonlocal cancelling
         canceller = getattr(other, "cancel", None)
         if callable(canceller):
+            cancelling = True
             canceller()
 
     ours: Deferred[Any] = Deferred(cancel)
@@ -312,7 +360,11 @@ def _fromDeferredLike(other: Any) -> Deferred[Any]:
     def failed(failure: Any) -> None:
         # Its own failure type: ours is made from the exception it carries.
         value = getattr(failure, "value", failure)
-        if isinstance(value, BaseException):
+        if cancelling and type(value).__name__ == "CancelledError":
+            # Its own cancellation, which we asked for: ours, so that
+            # addTimeout() and the rest recognise it.
+            ours.errback(CancelledError())
+        elif isinstance(value, BaseException):
             ours.errback(Failure(value, type(value), getattr(failure, "tb", None)))
         else:
             ours.errback(TypeError(f"a Deferred-like failed with {value!r}"))

@@ -411,8 +411,11 @@ def _heldByModule(cls: type) -> bool:
     if "<locals>" in qualname:
         return False
     held: object = sys.modules.get(cls.__module__)
-    for name in qualname.split("."):
-        held = getattr(held, name, None)
+    try:
+        for name in qualname.split("."):
+            held = getattr(held, name, None)
+    except Exception:  # a module __getattr__ that raises something else
+        return False
     return held is cls
 
 

@@ -62,6 +62,13 @@ def fire(deferred: Deferred[Any], result: Any) -> None:
                 state.depth = 1
                 try:
                     deferred.callback(result)
+                except BaseException:
+                    # Not the concern of the chain that happens to be
+                    # outermost (nor a reason to strand the rest): report it.
+                    from ._debug import logFailure
+                    from .failure import Failure
+
+                    logFailure("Exception raised firing a Deferred:", Failure())
                 finally:
                     state.depth = 0
 

@@ -135,6 +135,9 @@ class Failure(BaseException):
             self.value = exc_value.value
             self.type = exc_value.type
             self.tb = exc_value.tb
+            # Not the Failure copied (in args, as BaseException keeps what it
+            # is made with): raised, it holds the frames it went through.
+            self.args = ()
             self.__dict__.update(exc_value.__dict__)
             self._count = exc_value.count  # the copy shares the number
             return
@@ -604,6 +607,9 @@ class _Rebuilding(BaseException):
     """Raised through the stand-in frames of :func:`_rebuiltTraceback`."""
 
 
+#: How many frames a rebuilt traceback has at most (the innermost ones).
+_MAX_REBUILT = 200
+
 #: Code objects for stand-in frames, by (function, file, line, innermost).
 _standInCode: dict[tuple[str, str, int, bool], CodeType] = {}
 
@@ -614,6 +620,9 @@ def _rebuiltTraceback(frames: Sequence[Frame]) -> TracebackType | None:
     for each of them (no variables of the original frames come back)."""
     if not frames:
         return None
+    # One nested call a frame: the innermost ones, as many as the stack
+    # allows with room to spare (a RecursionError's own failure has ~1,000).
+    frames = frames[-_MAX_REBUILT:]
     marker = _Rebuilding()
     call: Any = None
     try:
@@ -628,6 +637,8 @@ def _rebuiltTraceback(frames: Sequence[Frame]) -> TracebackType | None:
         tb = raised.__traceback__
         raised.__traceback__ = None
         return tb.tb_next if tb is not None else None  # (not this frame)
+    except BaseException:  # no stack left for it (RecursionError), say
+        return None
     return None  # pragma: no cover - the stand-ins always raise
 
 

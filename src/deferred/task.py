@@ -32,6 +32,7 @@ from ._cooperator import TaskFinished as TaskFinished
 from ._cooperator import TaskStopped as TaskStopped
 from ._cooperator import coiterate as coiterate
 from ._cooperator import cooperate as cooperate
+from ._coroutines import NotACoroutineError
 from ._deferred import Deferred
 from ._looping import LoopingCall as LoopingCall
 from ._react import react as _react
@@ -177,9 +178,19 @@ def react(
             "react() runs main on a fresh asyncio loop: it takes no reactor "
             "(main gets an AsyncioClock for that loop)"
         )
+
+    import inspect
+
+    def checkedMain(clock: Any, *args: object) -> Any:
+        result = main(clock, *args)
+        if not isinstance(result, Deferred) and not inspect.isawaitable(result):
+            # As Twisted's (its ensureDeferred() refuses it): logged, status 1.
+            raise NotACoroutineError(f"{result!r} is not a coroutine or a Deferred")
+        return result
+
     code: Any = 0
     try:
-        _react(main, *argv)
+        _react(checkedMain, *argv)
     except SystemExit as e:
         code = e.code
     except BaseException:
