@@ -159,3 +159,28 @@ def test_awaited_in_an_asyncio_task(error: type[Exception]) -> None:
         return caught
 
     assert asyncio.run(main()) == ["fired", "pending"]
+
+
+class _ReprRaises:
+    def __repr__(self) -> str:
+        raise RuntimeError("repr failed")
+
+
+def test_bad_input_errors_never_depend_on_repr() -> None:
+    from deferred import DeferredQueue, waitForDeferred
+    from deferred.clock import Clock
+    from deferred.task import LoopingCall, deferLater
+
+    bad = _ReprRaises()
+    for call in (
+        lambda: LoopingCall(bad),  # type: ignore[arg-type]
+        lambda: deferLater(Clock(), 1, bad),  # type: ignore[arg-type]
+        lambda: Clock().callLater(1, bad),  # type: ignore[arg-type]
+        lambda: Failure(bad),  # type: ignore[arg-type]
+        lambda: DeferredLock().run(bad),  # type: ignore[arg-type]
+        lambda: DeferredQueue().put(Deferred()),
+    ):
+        with pytest.raises(TypeError):
+            call()
+    with pytest.raises(TypeError), pytest.deprecated_call():
+        waitForDeferred(bad)  # type: ignore[arg-type]

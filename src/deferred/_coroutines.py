@@ -46,6 +46,7 @@ from .failure import (
     Failure,
     _failureFromCaught,
     _failureFromException,
+    _shortRepr,
 )
 
 __all__ = ["NotACoroutineError", "ensureDeferred", "fromCoroutine"]
@@ -367,7 +368,7 @@ def _fromDeferredLike(other: Any) -> Deferred[Any]:
         elif isinstance(value, BaseException):
             ours.errback(Failure(value, type(value), getattr(failure, "tb", None)))
         else:
-            ours.errback(TypeError(f"a Deferred-like failed with {value!r}"))
+            ours.errback(TypeError(f"a Deferred-like failed with {_shortRepr(value)}"))
 
     other.addCallbacks(succeeded, failed)
     return ours
@@ -407,7 +408,7 @@ def fromCoroutine(
     raises :class:`NotACoroutineError`.
     """
     if not _isCoroutine(coro):
-        raise NotACoroutineError(f"{coro!r} is not a coroutine")
+        raise NotACoroutineError(f"{_shortRepr(coro)} is not a coroutine")
     return _drive(coro)
 
 
@@ -422,5 +423,5 @@ def ensureDeferred(
     if type(coro) in _DEFERRED_TYPES:
         return coro  # type: ignore[return-value]
     if not _isCoroutine(coro):
-        raise NotACoroutineError(f"{coro!r} is not a coroutine or a Deferred")
+        raise NotACoroutineError(f"{_shortRepr(coro)} is not a coroutine or a Deferred")
     return _drive(coro)  # type: ignore[arg-type]

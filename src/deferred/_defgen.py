@@ -13,7 +13,7 @@ from functools import wraps
 from typing import Any, Generic, ParamSpec, TypeVar
 
 from ._deferred import _DEFERRED_TYPES, _NO_RESULT, Deferred
-from .failure import Failure, _failureFromCaught
+from .failure import Failure, _failureFromCaught, _shortRepr
 
 __all__ = ["deferredGenerator", "waitForDeferred"]
 
@@ -56,7 +56,7 @@ class waitForDeferred(Generic[_T]):
     def __init__(self, d: Deferred[_T]) -> None:
         warnings.warn(_WAIT_DEPRECATED, DeprecationWarning, stacklevel=2)
         if type(d) not in _DEFERRED_TYPES:
-            raise TypeError(f"waitForDeferred() takes a Deferred, not {d!r}")
+            raise TypeError(f"waitForDeferred() takes a Deferred, not {_shortRepr(d)}")
         self.d = d
         self.result = _NO_RESULT
 

@@ -14,7 +14,7 @@ from types import CoroutineType
 from typing import TYPE_CHECKING, Any, Callable
 
 from ._deferred import _DEFERRED_TYPES, Deferred
-from .failure import Failure, _safeRepr
+from .failure import Failure, _safeRepr, _shortRepr
 
 if TYPE_CHECKING:
     from .clock import DelayedCallLike, Scheduler
@@ -56,7 +56,7 @@ class LoopingCall:
 
     def __init__(self, f: Callable[..., object], *a: object, **kw: object) -> None:
         if not callable(f):
-            raise TypeError(f"LoopingCall needs a callable, not {f!r}")
+            raise TypeError(f"LoopingCall needs a callable, not {_shortRepr(f)}")
         self.f = f
         self.a = a
         self.kw = kw
@@ -130,7 +130,7 @@ class LoopingCall:
                 f"interval must be a number of seconds, not {kind.__name__}"
             )
         if not interval >= 0:  # (also refuses NaN)
-            raise ValueError(f"interval must be >= 0, not {interval!r}")
+            raise ValueError(f"interval must be >= 0, not {_shortRepr(interval)}")
         self.running = True
         deferred: Deferred[LoopingCall] = Deferred()
         self._deferred = deferred

@@ -52,7 +52,7 @@ from typing import (
 
 from ._deferred import _DEFERRED_TYPES, _NO_RESULT, Deferred
 from ._errors import CancelledError
-from .failure import _FAILURE_TYPES, _OUTCOME_TYPES, Failure
+from .failure import _FAILURE_TYPES, _OUTCOME_TYPES, Failure, _shortRepr
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -481,7 +481,7 @@ class _ConcurrencyPrimitive(_WaitQueue[Any]):
         """
         if self._owed or not self._free:
             if not callable(f):
-                raise TypeError(f"run() needs a callable, not {f!r}")
+                raise TypeError(f"run() needs a callable, not {_shortRepr(f)}")
             waiter = _RunWaiter(self, (f, args, kwargs))
             self._waiters.append(waiter)
             return waiter.deferred  # type: ignore[return-value]
@@ -494,7 +494,9 @@ class _ConcurrencyPrimitive(_WaitQueue[Any]):
         except BaseException:
             if not callable(f):
                 self._free += 1
-                raise TypeError(f"run() needs a callable, not {f!r}") from None
+                raise TypeError(
+                    f"run() needs a callable, not {_shortRepr(f)}"
+                ) from None
             return self._ranHolding(Failure(captureVars=Deferred.debug))
         kind = type(result)
         if kind in _OUTCOME_TYPES or kind is CoroutineType:
@@ -536,7 +538,7 @@ class _ConcurrencyPrimitive(_WaitQueue[Any]):
     ) -> Deferred[Any]:
         # run() for subclasses that redefine acquire() or release().
         if not callable(f):
-            raise TypeError(f"run() needs a callable, not {f!r}")
+            raise TypeError(f"run() needs a callable, not {_shortRepr(f)}")
         return self.acquire().addCallback(_callHolding, f, args, kwargs)
 
     def _releaseAndReturn(self, result: _T) -> _T:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 from ._deferred import _DEFERRED_TYPES, _NO_RESULT, Deferred
 from ._primitives import _Grant, _keep, _Statistics, _WaitQueue
+from .failure import _shortRepr
 
 if TYPE_CHECKING:
     from typing import Any
@@ -120,7 +121,9 @@ class DeferredQueue(_WaitQueue[_T]):
         a getter cannot be given one (put its result instead).
         """
         if type(obj) in _DEFERRED_TYPES:
-            raise TypeError(f"put() of a Deferred ({obj!r}): put its result instead")
+            raise TypeError(
+                f"put() of a Deferred ({_shortRepr(obj)}): put its result instead"
+            )
         if self._delivering:
             # A getter's callback put this while put() lower down the stack
             # is delivering: store it, and that loop hands it on in order.

@@ -27,6 +27,8 @@ import itertools
 from heapq import heapify, heappop, heappush
 from typing import TYPE_CHECKING, Callable, ParamSpec, Protocol
 
+from .failure import _shortRepr
+
 if TYPE_CHECKING:
     # asyncio is imported lazily at run time: it costs more than this whole package.
     import asyncio
@@ -86,13 +88,15 @@ def _checkSeconds(value: float, name: str, allowNegative: bool = False) -> float
     # Written so that NaN fails both tests.
     if not (value >= 0 or (allowNegative and value == value)):
         adjective = "a" if allowNegative else "a non-negative"
-        raise ValueError(f"{name} must be {adjective} number of seconds, not {value!r}")
+        raise ValueError(
+            f"{name} must be {adjective} number of seconds, not {_shortRepr(value)}"
+        )
     return value
 
 
 def _checkCallable(f: object) -> None:
     if not callable(f):
-        raise TypeError(f"the function to call must be callable, not {f!r}")
+        raise TypeError(f"the function to call must be callable, not {_shortRepr(f)}")
 
 
 def _cancelledFunc(*args: object, **kw: object) -> None:

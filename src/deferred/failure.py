@@ -142,7 +142,9 @@ class Failure(BaseException):
             self._count = exc_value.count  # the copy shares the number
             return
         if not isinstance(exc_value, BaseException):
-            raise TypeError(f"Failure needs an exception instance, not {exc_value!r}")
+            raise TypeError(
+                f"Failure needs an exception instance, not {_shortRepr(exc_value)}"
+            )
         self.value = exc_value
         self.type = type(exc_value) if exc_type is None else exc_type
         self.tb = exc_value.__traceback__ if exc_tb is None else exc_tb

@@ -37,7 +37,7 @@ from ._deferred import Deferred
 from ._looping import LoopingCall as LoopingCall
 from ._react import react as _react
 from .clock import Clock as Clock
-from .failure import Failure
+from .failure import Failure, _shortRepr
 
 if TYPE_CHECKING:
     from collections.abc import Coroutine, Sequence
@@ -122,7 +122,7 @@ def deferLater(
     Deferred the callable returned.
     """
     if callable is not None and not _callable(callable):
-        raise TypeError(f"deferLater() needs a callable, not {callable!r}")
+        raise TypeError(f"deferLater() needs a callable, not {_shortRepr(callable)}")
     if clock is None:
         from .clock import AsyncioClock
 
@@ -185,7 +185,9 @@ def react(
         result = main(clock, *args)
         if not isinstance(result, Deferred) and not inspect.isawaitable(result):
             # As Twisted's (its ensureDeferred() refuses it): logged, status 1.
-            raise NotACoroutineError(f"{result!r} is not a coroutine or a Deferred")
+            raise NotACoroutineError(
+                f"{_shortRepr(result)} is not a coroutine or a Deferred"
+            )
         return result
 
     code: Any = 0

@@ -24,7 +24,7 @@ from ._coroutines import ensureDeferred
 from ._deferred import _DEFERRED_TYPES, Deferred
 from ._futures import _Delivery, _FutureCanceller, _ThreadsafeDelivery, fromFuture
 from ._raising import raiseFailure
-from .failure import Failure
+from .failure import Failure, _shortRepr
 
 if TYPE_CHECKING:
     import asyncio
@@ -116,7 +116,9 @@ def blockingCallFromThread(
     forever, it raises :class:`RuntimeError` instead.
     """
     if not callable(f):
-        raise TypeError(f"blockingCallFromThread() needs a callable, not {f!r}")
+        raise TypeError(
+            f"blockingCallFromThread() needs a callable, not {_shortRepr(f)}"
+        )
     theLoop = _loopOf("blockingCallFromThread", loop)
     import asyncio
     import concurrent.futures
@@ -231,4 +233,4 @@ def _loopOf(caller: str, loop: object) -> asyncio.AbstractEventLoop:
 
 def _checkCallable(caller: str, f: object) -> None:
     if not callable(f):
-        raise TypeError(f"{caller}() needs a callable, not {f!r}")
+        raise TypeError(f"{caller}() needs a callable, not {_shortRepr(f)}")
