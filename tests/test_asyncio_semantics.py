@@ -411,6 +411,99 @@ def test_many_tasks_awaiting_deferreds_fired_from_threads_all_wake() -> None:
     assert result == list(range(50))
 
 
+# --- await asyncio.sleep(0) in ensureDeferred code yields to the loop ----------
+
+
+def test_a_sleep_0_loop_in_ensureDeferred_code_lets_other_tasks_run() -> None:
+    async def main() -> int:
+        stop = False
+
+        async def worker() -> int:
+            turns = 0
+            # (Bounded, so that a regression fails instead of hanging.)
+            while not stop and turns < 100_000:
+                turns += 1
+                await asyncio.sleep(0)
+            return turns
+
+        working = ensureDeferred(worker())
+
+        async def stopper() -> None:
+            nonlocal stop
+            stop = True
+
+        await asyncio.ensure_future(stopper())
+        return await working
+
+    turns, elapsed = _runGuarded(main, False)
+    assert 1 <= turns < 10
+    assert elapsed < 2
+
+
+def test_sleep_0_in_ensureDeferred_code_resumes_on_the_next_loop_turn() -> None:
+    async def main() -> list[str]:
+        order: list[str] = []
+
+        async def worker() -> None:
+            order.append("before")
+            await asyncio.sleep(0)
+            order.append("after")
+
+        asyncio.get_running_loop().call_soon(order.append, "other")
+        done = ensureDeferred(worker())
+        assert order == ["before"]  # not resumed synchronously
+        await done
+        return order
+
+    assert asyncio.run(main()) == ["before", "other", "after"]
+
+
+def test_sleep_0_in_ensureDeferred_code_without_a_running_loop_goes_on_at_once() -> (
+    None
+):
+    async def worker() -> str:
+        await asyncio.sleep(0)
+        return "done"
+
+    assert ensureDeferred(worker()).result == "done"
+
+
+def test_cancelling_ensureDeferred_code_during_sleep_0_throws_CancelledError_in() -> (
+    None
+):
+    async def main() -> list[str]:
+        seen: list[str] = []
+
+        async def worker() -> None:
+            try:
+                await asyncio.sleep(0)
+            except CancelledError:
+                seen.append("cancelled")
+                raise
+
+        d = ensureDeferred(worker())
+        d.cancel()
+        failureOf(d, CancelledError)
+        await asyncio.sleep(0)  # the cancelled turn never resumes it again
+        return seen
+
+    assert asyncio.run(main()) == ["cancelled"]
+
+
+def test_an_inlineCallbacks_yield_None_is_sent_straight_back() -> None:
+    # Twisted's rule, even with an asyncio loop running.
+    @inlineCallbacks
+    def gen() -> Any:
+        value = yield None
+        return ("got", value)
+
+    async def main() -> None:
+        d = gen()
+        assert d.result == ("got", None)  # synchronously
+
+    asyncio.run(main())
+
+
 # --- deferred.TimeoutError is a builtin TimeoutError ---------------------------
 
 
