@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import concurrent.futures
 import gc
 import pickle
 import sys
@@ -24,6 +25,7 @@ from deferred import (
     DeferredList,
     FailureGroup,
     FirstError,
+    NotACoroutineError,
     ensureDeferred,
     gatherResults,
     inlineCallbacks,
@@ -277,12 +279,22 @@ def test_task_group_reports_only_the_real_error(
 
 
 def test_a_task_cancelled_with_a_message_gets_it() -> None:
+    seen: list[str] = []
+
+    async def waiting() -> None:
+        try:
+            await gatherResults([Deferred()])
+        except asyncio.CancelledError as e:
+            seen.append(str(e))
+            raise
+
     async def main() -> None:
-        task = asyncio.ensure_future(awaitIt(gatherResults([Deferred()])))
+        task = asyncio.ensure_future(waiting())
         await asyncio.sleep(0)
         task.cancel("enough")
-        with pytest.raises(asyncio.CancelledError, match="enough"):
+        with pytest.raises(asyncio.CancelledError):
             await task
+        assert seen == ["enough"]
 
     asyncio.run(main())
 
@@ -502,6 +514,33 @@ def test_an_inlineCallbacks_yield_None_is_sent_straight_back() -> None:
         assert d.result == ("got", None)  # synchronously
 
     asyncio.run(main())
+
+
+# --- ensureDeferred of a future points to Deferred.fromFuture -------------------
+
+
+def test_ensureDeferred_of_an_asyncio_task_or_future_points_to_fromFuture() -> None:
+    async def nothing() -> None:
+        pass
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        task = asyncio.ensure_future(nothing())
+        for future in (task, loop.create_future()):
+            with pytest.raises(NotACoroutineError, match=r"Deferred\.fromFuture"):
+                ensureDeferred(future)  # type: ignore[arg-type]
+            with pytest.raises(TypeError, match=r"Deferred\.fromFuture"):
+                Deferred.fromCoroutine(future)  # type: ignore[arg-type]
+        await task
+
+    asyncio.run(main())
+
+
+def test_ensureDeferred_of_a_concurrent_future_points_to_fromFuture() -> None:
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        future = pool.submit(int)
+        with pytest.raises(NotACoroutineError, match=r"Deferred\.fromFuture"):
+            ensureDeferred(future)  # type: ignore[arg-type]
 
 
 # --- deferred.TimeoutError is a builtin TimeoutError ---------------------------

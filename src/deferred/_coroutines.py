@@ -408,7 +408,9 @@ def fromCoroutine(
     raises :class:`NotACoroutineError`.
     """
     if not _isCoroutine(coro):
-        raise NotACoroutineError(f"{_shortRepr(coro)} is not a coroutine")
+        raise NotACoroutineError(
+            f"{_shortRepr(coro)} is not a coroutine{_hintFor(coro)}"
+        )
     return _drive(coro)
 
 
@@ -423,5 +425,24 @@ def ensureDeferred(
     if type(coro) in _DEFERRED_TYPES:
         return coro  # type: ignore[return-value]
     if not _isCoroutine(coro):
-        raise NotACoroutineError(f"{_shortRepr(coro)} is not a coroutine or a Deferred")
+        raise NotACoroutineError(
+            f"{_shortRepr(coro)} is not a coroutine or a Deferred{_hintFor(coro)}"
+        )
     return _drive(coro)  # type: ignore[arg-type]
+
+
+def _hintFor(thing: object) -> str:
+    """What to write instead, for a future given where a coroutine goes."""
+    try:
+        isFuture = getattr(thing, "_asyncio_future_blocking", None) is not None or (
+            callable(getattr(thing, "add_done_callback", None))
+            and callable(getattr(thing, "result", None))
+        )
+    except Exception:  # an object whose attributes raise: no hint
+        return ""
+    if isFuture:
+        return (
+            "; for an asyncio Task or Future (or a concurrent.futures.Future) "
+            "use Deferred.fromFuture(future)"
+        )
+    return ""
