@@ -272,7 +272,11 @@ class DeferredList(Deferred[_R]):
         fireOnOneErrback: bool = False,
         consumeErrors: bool = False,
     ) -> None:
-        inputs = _inputs(deferredList, "DeferredList")
+        inputs: list[Deferred[Any]]
+        if type(deferredList) is _Checked:
+            inputs = deferredList  # (checked by gatherResults already)
+        else:
+            inputs = _inputs(deferredList, "DeferredList")
         Deferred.__init__(self)
         self._deferredList = inputs
         self.resultList = [None] * len(inputs)
@@ -363,6 +367,12 @@ def _fireNow(deferred: Deferred[Any]) -> bool:
     return found
 
 
+class _Checked(list):  # type: ignore[type-arg]
+    """Inputs that :func:`_inputs` has checked already."""
+
+    __slots__ = ()
+
+
 def _values(resultList: list[tuple[bool, _T]]) -> list[_T]:
     return [value for _, value in resultList]
 
@@ -378,7 +388,8 @@ def gatherResults(
 
     It is a :class:`DeferredList` with ``fireOnOneErrback``, as in Twisted.
     """
-    inputs = _inputs(deferredList, "gatherResults")  # errors name us, not DeferredList
+    # Checked here, so that errors name gatherResults, not DeferredList.
+    inputs = _Checked(_inputs(deferredList, "gatherResults"))
     return DeferredList(
         inputs, fireOnOneErrback=True, consumeErrors=consumeErrors
     ).addCallback(_values)
