@@ -428,7 +428,7 @@ def ensureDeferred(
         raise NotACoroutineError(
             f"{_shortRepr(coro)} is not a coroutine or a Deferred{_hintFor(coro)}"
         )
-    return _drive(coro)  # type: ignore[arg-type]
+    return _drive(coro)
 
 
 def _hintFor(thing: object) -> str:

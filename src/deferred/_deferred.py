@@ -1057,6 +1057,71 @@ class Deferred(Awaitable[_T], Generic[_T]):
     # No wrapper call: awaiting is a hot path.
     __await__ = __iter__
 
+    # -- run by asyncio as a task's own coroutine --------------------------------
+    #
+    # asyncio wraps an awaitable that is not a coroutine in a coroutine of its
+    # own (ensure_future, gather, wait_for); cancelled before it first runs,
+    # that wrapper never touches the Deferred, which would then go on waiting
+    # for nobody (a lock's acquire() taking the lock, a queue's get() the next
+    # object).  With the coroutine protocol below, asyncio runs the Deferred
+    # itself as the task's coroutine, and a throw() before the first send()
+    # tells it that its task was cancelled before it started.
+
+    #: The await asyncio steps, once it runs this as a task's coroutine.
+    _steps: Generator[Any, Any, _T] | None = None
+
+    def send(self, value: object) -> Any:
+        """Step the await of this Deferred (what an asyncio Task does)."""
+        steps = self._steps
+        if steps is None:
+            steps = self._steps = self.__await__()
+        return steps.send(value)
+
+    def throw(self, exc: Any, *rest: Any) -> Any:
+        """Throw ``exc`` into the await of this Deferred.
+
+        Before the first :meth:`send`, the task running this was cancelled
+        before it started: nobody will take the outcome, so a Deferred still
+        waiting is cancelled (its canceller runs), and one that has fired
+        gives back what it was handed, if it knows how; then ``exc`` is
+        raised.
+        """
+        steps = self._steps
+        if steps is not None:
+            return steps.throw(exc, *rest)
+        self._orphaned()
+        if isinstance(exc, type):
+            exc = exc(*rest[:1])
+        raise exc
+
+    def close(self) -> None:
+        """Stop the await of this Deferred (as a coroutine's ``close()``)."""
+        steps = self._steps
+        if steps is not None:
+            steps.close()
+        else:
+            self._orphaned()
+
+    def _orphaned(self) -> None:
+        # Never awaited, and never will be.
+        self._steps = _finishedSteps()
+        if self.result is _NO_RESULT:
+            # Nobody is there to see the CancelledError: it is handled.
+            self.cancel()
+            result = self.result
+            if (
+                type(result) in _FAILURE_TYPES
+                and not self.paused
+                and isinstance(result.value, CancelledError)
+            ):
+                info = self._extra
+                if info is not None:
+                    info.failResult = None
+        elif not self.paused:
+            abandoned = getattr(self, "_abandoned", None)
+            if abandoned is not None:
+                abandoned(self.result)
+
     # -- bridges (implemented in their own modules, imported on first use) ------
 
     @staticmethod
@@ -1169,6 +1234,18 @@ def _awaitSlowly(deferred: Deferred[_T]) -> Generator[Any, Any, _T]:
         )
     # Our driver resumes us with the result itself.
     return sent  # type: ignore[no-any-return]
+
+
+def _finishedSteps() -> Generator[Any, Any, Any]:
+    # An await that is over: what an orphaned Deferred steps, if stepped.
+    steps = _noSteps()
+    steps.close()
+    return steps
+
+
+def _noSteps() -> Generator[Any, Any, Any]:
+    return
+    yield
 
 
 def _resume(result: _T) -> _T:

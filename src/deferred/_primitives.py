@@ -36,7 +36,7 @@ __all__ = [
 
 from _weakref import ref
 from collections import deque
-from collections.abc import Callable, Coroutine, Generator
+from collections.abc import Callable, Coroutine
 from operator import index
 from types import CoroutineType
 from typing import (
@@ -51,7 +51,6 @@ from typing import (
 )
 
 from ._deferred import _DEFERRED_TYPES, _NO_RESULT, Deferred
-from ._errors import CancelledError
 from .failure import _FAILURE_TYPES, _OUTCOME_TYPES, Failure, _shortRepr
 
 if TYPE_CHECKING:
@@ -93,7 +92,7 @@ class _Grant(Deferred[_T]):
     replaced the result, the task's loss is theirs to handle.
     """
 
-    __slots__ = ("_given", "_giver", "_serial", "_steps")
+    __slots__ = ("_given", "_giver", "_serial")
 
     #: The primitive that handed something to this Deferred (set then).
     _giver: _WaitQueue[Any] | None
@@ -101,8 +100,6 @@ class _Grant(Deferred[_T]):
     _given: object
     #: For a queue's object: its number, in the order handed out.
     _serial: int
-    #: The iteration asyncio drives, when this is run as a task's coroutine.
-    _steps: Generator[Any, Any, _T] | None
 
     def _abandoned(self, outcome: object) -> None:
         # The awaiting task will never take ``outcome``: give it back.
@@ -111,70 +108,6 @@ class _Grant(Deferred[_T]):
             self._giver = None
             self._given = None
             giver._giveBack(outcome, getattr(self, "_serial", -1))
-
-    # -- run as an asyncio task's own coroutine ------------------------------
-
-    def send(self, value: object) -> Any:
-        """Step the await of this Deferred (what an asyncio Task does)."""
-        steps = getattr(self, "_steps", None)
-        if steps is None:
-            steps = self._steps = self.__await__()
-        return steps.send(value)
-
-    def throw(self, exc: Any, *rest: Any) -> Any:
-        """Throw ``exc`` into the await of this Deferred.
-
-        Before the first :meth:`send`, the task running this was cancelled
-        before it started: nobody will take the outcome, so the Deferred
-        leaves the wait queue, or gives back what it was handed; then
-        ``exc`` is raised.
-        """
-        steps = getattr(self, "_steps", None)
-        if steps is not None:
-            return steps.throw(exc, *rest)
-        self._orphaned()
-        if isinstance(exc, type):
-            exc = exc(*rest[:1])
-        raise exc
-
-    def close(self) -> None:
-        """Stop the await of this Deferred (as a coroutine's ``close()``)."""
-        steps = getattr(self, "_steps", None)
-        if steps is not None:
-            steps.close()
-        else:
-            self._orphaned()
-
-    def _orphaned(self) -> None:
-        # Never awaited, never will be.
-        self._steps = _finished()
-        if self.result is _NO_RESULT:
-            # Waiting: leave the queue.  Nobody is there to see the
-            # CancelledError: mark it handled.
-            self.cancel()
-            result = self.result
-            if (
-                type(result) in _FAILURE_TYPES
-                and not self.paused
-                and isinstance(result.value, CancelledError)
-            ):
-                info = self._extra
-                if info is not None:
-                    info.failResult = None
-        elif not self.paused:
-            self._abandoned(self.result)
-
-
-def _finished() -> Generator[Any, Any, Any]:
-    # An iteration that is over: what an orphaned _Grant steps, if stepped.
-    steps = _emptySteps()
-    steps.close()
-    return steps
-
-
-def _emptySteps() -> Generator[Any, Any, Any]:
-    return
-    yield
 
 
 # Shown as what it is to users: a Deferred.
