@@ -387,9 +387,9 @@ def test_a_deferred_fired_from_another_thread_wakes_the_awaiting_task(
         threading.Timer(0.05, d.callback, ["from a worker"]).start()
         return await d
 
-    result, elapsed = _runGuarded(main, debug)
+    # (A hang would stop the loop at the watchdog, failing the test.)
+    result, _ = _runGuarded(main, debug)
     assert result == "from a worker"
-    assert elapsed < 2
 
 
 @pytest.mark.parametrize("debug", [False, True])
@@ -404,9 +404,9 @@ def test_a_failure_from_another_thread_is_raised_in_the_awaiting_task(
         except ValueError as e:
             return str(e)
 
-    result, elapsed = _runGuarded(main, debug)
+    # (A hang would stop the loop at the watchdog, failing the test.)
+    result, _ = _runGuarded(main, debug)
     assert result == "worker failed"
-    assert elapsed < 2
     assert unhandledRecords(deferredLog) == []
 
 
@@ -447,9 +447,8 @@ def test_a_sleep_0_loop_in_ensureDeferred_code_lets_other_tasks_run() -> None:
         await asyncio.ensure_future(stopper())
         return await working
 
-    turns, elapsed = _runGuarded(main, False)
+    turns, _ = _runGuarded(main, False)
     assert 1 <= turns < 10
-    assert elapsed < 2
 
 
 def test_sleep_0_in_ensureDeferred_code_resumes_on_the_next_loop_turn() -> None:
