@@ -9,8 +9,8 @@ import weakref
 from typing import Any
 
 from deferred import Deferred, Failure, succeed
-from deferred._deferred import _DEFERRED_TYPES, _OUTCOME_TYPES
-from deferred.failure import _FAILURE_TYPES
+from deferred._deferred import _DEFERRED_TYPES
+from deferred.failure import _FAILURE_TYPES, _OUTCOME_TYPES
 from support import failureOf, resultOf
 
 

@@ -50,6 +50,9 @@ from ._queue import DeferredQueue as DeferredQueue
 from ._queue import QueueOverflow as QueueOverflow
 from ._queue import QueueUnderflow as QueueUnderflow
 
+#: Which core the Deferred runs on: "compiled" or "python" (docs/cores.md).
+from ._core import IMPLEMENTATION as __core__  # noqa: F401
+
 # __version__, read from the installed metadata only when first asked for.
 from typing import TYPE_CHECKING
 

@@ -5,40 +5,33 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable, Coroutine
 from types import CoroutineType
-from typing import Any, ParamSpec, TypeVar, overload
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, overload
 
+from ._core import makeSucceed
 from ._debug import logFailure
 from ._deferred import _DEFERRED_TYPES, Deferred
 from ._errors import TimeoutError
-from .failure import _OUTCOME_TYPES, Failure
+from .failure import Failure
 
 __all__ = ["execute", "fail", "logError", "maybeDeferred", "succeed", "timeout"]
 
 _T = TypeVar("_T")
 
-_newDeferred = object.__new__
 _P = ParamSpec("_P")
 
 
-def succeed(result: _T) -> Deferred[_T]:
-    """A Deferred that has already fired with ``result``.
+if TYPE_CHECKING:
+
+    def succeed(result: _T) -> Deferred[_T]:
+        """A Deferred that has already fired with ``result``."""
+
+else:
+    succeed = makeSucceed(Deferred)
+    succeed.__doc__ = """A Deferred that has already fired with ``result``.
 
     For code that must return a Deferred but already knows the answer.
     """
-    if type(result) in _OUTCOME_TYPES or Deferred.debug:
-        # The long way: a Deferred result is an error, a Failure is tracked
-        # (and reported if never handled), debugging records the stacks.
-        d: Deferred[_T] = Deferred()
-        d.callback(result)
-        return d
-    # Build it fired, skipping __init__ and callback(): this is a hot path.
-    d = _newDeferred(Deferred)
-    d._callbacks = ()
-    d.result = result
-    d.paused = 0
-    d._extra = None
-    d._runningCallbacks = False
-    return d
+    succeed.__module__ = __name__
 
 
 def fail(result: Failure | BaseException | None = None) -> Deferred[Any]:

@@ -340,7 +340,7 @@ class DeferredFuture:
             return False
         self._cancelMessage = msg
         self._cancelling = True
-        import deferred._deferred as core
+        import deferred._state as core
 
         previous = core._quietCancels
         quiet: list[Any] = [_get_ident()]
