@@ -112,7 +112,7 @@ def _isHidden(filename: str) -> bool:
     return hidden
 
 
-def noteCaller(failure: Failure) -> None:
+def noteCaller(failure: Failure, depth: int = 2) -> None:
     """Remember where ``failure`` was fired, if it has no traceback at all
     (its exception was never raised): the innermost frames that called into
     this package.  Only errback() calls this, for a failure without ``tb``.
@@ -125,7 +125,8 @@ def noteCaller(failure: Failure) -> None:
     # failure.frames, which would cache an empty list.)
     if failure._frames or _earlierFrames(failure.value):
         return
-    frame: FrameType | None = _getframe(2)
+    # ``depth``: this frame, and errback()'s (none in the compiled core).
+    frame: FrameType | None = _getframe(depth)
     hidden = _hiddenFiles
     while frame is not None:
         name = frame.f_code.co_filename
