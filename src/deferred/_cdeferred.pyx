@@ -15,9 +15,77 @@ cimport cython
 from cpython.object cimport PyObject_TypeCheck, PyTypeObject
 from cpython.list cimport PyList_GET_SIZE, PyList_GET_ITEM
 from cpython.tuple cimport PyTuple_CheckExact
+from cpython.ref cimport PyObject, Py_INCREF
 
 cdef extern from *:
     const char *DEFERRED_SOURCE_HASH
+
+cdef extern from *:
+    """
+    /* Call fn(arg, *args, **kwargs); args and kwargs may be None.  On an
+       exception, return it (normalised, with its traceback) and set *failed:
+       the callers catch everything, and catching in C adds no traceback
+       entry of ours (Cython's own except clause would make one per catch,
+       which _failureFromCaught would then drop again). */
+    static PyObject *deferred_call(PyObject *fn, PyObject *arg, PyObject *args,
+                                   PyObject *kwargs, int *failed) {
+        PyObject *result = NULL;
+        if ((args == Py_None || PyTuple_GET_SIZE(args) == 0) &&
+                (kwargs == Py_None || !PyObject_IsTrue(kwargs))) {
+            if (PyErr_Occurred()) goto caught;
+            result = PyObject_CallOneArg(fn, arg);
+        } else {
+            Py_ssize_t n = args == Py_None ? 0 : PyTuple_GET_SIZE(args), i;
+            PyObject *all = PyTuple_New(n + 1), *keywords = NULL;
+            if (all == NULL) goto caught;
+            Py_INCREF(arg);
+            PyTuple_SET_ITEM(all, 0, arg);
+            for (i = 0; i < n; i++) {
+                PyObject *item = PyTuple_GET_ITEM(args, i);
+                Py_INCREF(item);
+                PyTuple_SET_ITEM(all, i + 1, item);
+            }
+            if (kwargs != Py_None) {
+                if (PyDict_CheckExact(kwargs)) {
+                    keywords = kwargs;
+                    Py_INCREF(keywords);
+                } else {
+                    keywords = PyDict_New();
+                    if (keywords == NULL || PyDict_Merge(keywords, kwargs, 1) < 0) {
+                        Py_XDECREF(keywords);
+                        Py_DECREF(all);
+                        goto caught;
+                    }
+                }
+            }
+            result = PyObject_Call(fn, all, keywords);
+            Py_DECREF(all);
+            Py_XDECREF(keywords);
+        }
+        if (result != NULL) {
+            *failed = 0;
+            return result;
+        }
+      caught:
+        *failed = 1;
+    #if PY_VERSION_HEX >= 0x030C0000
+        return PyErr_GetRaisedException();
+    #else
+        {
+            PyObject *type, *value, *traceback;
+            PyErr_Fetch(&type, &value, &traceback);
+            PyErr_NormalizeException(&type, &value, &traceback);
+            if (traceback != NULL) {
+                PyException_SetTraceback(value, traceback);
+                Py_DECREF(traceback);
+            }
+            Py_XDECREF(type);
+            return value;
+        }
+    #endif
+    }
+    """
+    object deferred_call(object fn, object arg, object args, object kwargs, int *failed)
 
 import types as _types
 
@@ -41,7 +109,13 @@ from deferred._state import (
     _restedInQuiet,
     _warnReturnedSelf,
 )
-from deferred.failure import Failure, _failureFromCaught, _safeRepr, _shortRepr
+from deferred.failure import (
+    Failure,
+    _failureFromCaught,
+    _failureFromException,
+    _safeRepr,
+    _shortRepr,
+)
 
 #: The SHA-256 of the source this module was compiled from (see _core).
 SOURCE_HASH = DEFERRED_SOURCE_HASH.decode("ascii")
@@ -61,6 +135,7 @@ cdef object resume = _resume
 cdef type FailureType = Failure
 cdef type DebugInfoType = DebugInfo
 cdef object failureFromCaught = _failureFromCaught
+cdef object failureFromException = _failureFromException
 
 
 cdef inline bint isFailure(object x):
@@ -119,32 +194,6 @@ cdef class DeferredCore:
 
     # -- adding callbacks -------------------------------------------------------
 
-    cdef int _add(self, callback, errback, args, kwargs) except -1:
-        # Add one stage to the chain (None: pass that side through).
-        # addCallback() has its own copy of this, for speed.
-        cdef object result = self.result
-        cdef object cbs = self._callbacks
-        if result is NO_RESULT or cbs or self.paused or self._runningCallbacks:
-            extra = args if args or kwargs else None
-            entry = (callback, errback, extra, kwargs or None)
-            if cbs:
-                cbs.append(entry)
-            else:
-                # An exactly-sized literal: the common one-callback Deferred
-                # carries no spare list capacity.
-                self._callbacks = [entry]
-            if result is not NO_RESULT:
-                runCallbacks(self, False)
-            return 0
-        # Fired and idle: run the side that applies now, if any.
-        cdef bint failing = isFailure(result)
-        fn = errback if failing else callback
-        if fn is not None:
-            self._runNow(fn, args, kwargs)
-        elif failing:
-            self._failurePassedBy(result)
-        return 0
-
     def addCallbacks(
         self,
         callback,
@@ -175,7 +224,7 @@ cdef class DeferredCore:
         ):
             # One entry shares one set of extra arguments: bind the errback's.
             errback = _bind(errback, errbackArgs, errbackKeywords)
-        self._add(callback, errback, callbackArgs, callbackKeywords)
+        _add(self, callback, errback, callbackArgs, callbackKeywords)
         return self
 
     def addCallback(self, callback, *args, **kwargs):
@@ -186,6 +235,7 @@ cdef class DeferredCore:
         """
         if not callable(callback):
             raise _notCallable("callback", callback)
+        cdef int failed
         cdef object cbs = self._callbacks
         if cbs:
             # Stages are queued (it is pending, paused or running): queue
@@ -207,21 +257,17 @@ cdef class DeferredCore:
         elif not isFailure(result):
             # _runNow() inlined for the commonest case: a plain outcome.
             self._runningCallbacks = True
-            try:
-                if args or kwargs:
-                    result = callback(result, *args, **kwargs)
-                else:
-                    result = callback(result)
-            except BaseException as e:
-                result = self._caught(e)
+            result = deferred_call(callback, result, args, kwargs, &failed)
+            if failed:
+                result = _caught(self, result)
             self._runningCallbacks = False
             if self._callbacks or isOutcome(result):
-                self._settle(result, callback)
+                _settle(self, result, callback)
             else:
                 # (No failure was tracked: this Deferred held a success.)
                 self.result = result
         else:
-            self._failurePassedBy(result)
+            _failurePassedBy(self, result)
         return self
 
     def addErrback(self, errback, *args, **kwargs):
@@ -232,94 +278,15 @@ cdef class DeferredCore:
         """
         if not callable(errback):
             raise _notCallable("errback", errback)
-        self._add(None, errback, args, kwargs)
+        _add(self, None, errback, args, kwargs)
         return self
 
     def addBoth(self, callback, *args, **kwargs):
         """Add one function as both callback and errback (like ``finally``)."""
         if not callable(callback):
             raise _notCallable("callback", callback)
-        self._add(callback, callback, args, kwargs)
+        _add(self, callback, callback, args, kwargs)
         return self
-
-    cdef int _runNow(self, fn, args, kwargs) except -1:
-        # The fast path for the only function to run on a fired, idle Deferred
-        # (as in ``succeed(x).addCallback(f)``): call it at once.  Outcomes
-        # that need the loop's care -- a Deferred to chain, a failure to track,
-        # callbacks the function added meanwhile -- are handed to the loop.
-        self._runningCallbacks = True
-        try:
-            if kwargs:
-                result = fn(self.result, *(args or ()), **kwargs)
-            elif args:
-                result = fn(self.result, *args)
-            else:
-                result = fn(self.result)
-        except BaseException as e:
-            result = self._caught(e)
-        self._runningCallbacks = False
-        if self._callbacks or isOutcome(result):
-            self._settle(result, fn)
-        else:
-            self.result = result
-            info = self._extra
-            if info is not None:
-                info.failResult = None
-        return 0
-
-    cdef int _failurePassedBy(self, failure) except -1:
-        # A stage added to a failed Deferred let the failure by: it is still
-        # unhandled, even if an await had taken it, as after any pass of the
-        # loop (and as in Twisted).
-        self._info().failResult = failure
-        return 0
-
-    cdef object _caught(self, BaseException e):
-        """The Failure for an exception a callback raised (and we caught)."""
-        failure = failureFromCaught(e)
-        if self.debug:
-            failure.captureVars = True
-        return failure
-
-    cdef int _settle(self, result, fn) except -1:
-        # An outcome of _runNow() that needs more than storing -- a Deferred
-        # to chain, a failure to track, callbacks that fn added meanwhile.
-        cdef DeferredCore waited
-        if not self._callbacks and isDeferred(result) and result is not self:
-            # Chain on it as the loop would, without going through the loop.
-            waited = <DeferredCore>result
-            inner = waited.result
-            if inner is NO_RESULT or isDeferred(inner) or waited.paused:
-                # Wait for it: it resumes us when it reaches our marker.
-                self.paused += 1
-                appendContinuation(waited, self, None)
-                self.result = waited
-                info = self._extra
-                if info is not None:
-                    info.failResult = None
-                return 0
-            if not isFailure(inner):
-                # Fired with a success: take it over.
-                waited.result = None
-                info = waited._extra
-                if info is not None:
-                    info.failResult = None
-                self.result = inner
-                info = self._extra
-                if info is not None:
-                    info.failResult = None
-                return 0
-        if result is self:
-            try:
-                _warnReturnedSelf(fn)
-            except BaseException as e:
-                result = self._caught(e)  # (warnings turned into errors)
-        self.result = result
-        self._callbacks = [RESUME, *self._callbacks]
-        # A pause made by fn takes effect once this pass is over, as when
-        # the loop runs fn: callbacks fn added still run now.
-        runCallbacks(self, True)
-        return 0
 
     def chainDeferred(self, d):
         """Fire ``d`` with whatever result reaches this point of the chain.
@@ -382,7 +349,7 @@ cdef class DeferredCore:
                     fn = None
             if fn is not None:
                 self._callbacks = EMPTY
-                self._runNow(fn, args, kwargs)
+                _runNow(self, fn, args, kwargs)
                 return
         if cbs or isFailure(result):
             runCallbacks(self, False)
@@ -576,6 +543,111 @@ cdef class DeferredCore:
 
 cdef object _coreCancel = DeferredCore.cancel
 
+# -- the methods of DeferredCore that only it calls, as C functions -----------
+
+
+cdef int _add(DeferredCore self, callback, errback, args, kwargs) except -1:
+    # Add one stage to the chain (None: pass that side through).
+    # addCallback() has its own copy of this, for speed.
+    cdef object result = self.result
+    cdef object cbs = self._callbacks
+    if result is NO_RESULT or cbs or self.paused or self._runningCallbacks:
+        extra = args if args or kwargs else None
+        entry = (callback, errback, extra, kwargs or None)
+        if cbs:
+            cbs.append(entry)
+        else:
+            # An exactly-sized literal: the common one-callback Deferred
+            # carries no spare list capacity.
+            self._callbacks = [entry]
+        if result is not NO_RESULT:
+            runCallbacks(self, False)
+        return 0
+    # Fired and idle: run the side that applies now, if any.
+    cdef bint failing = isFailure(result)
+    fn = errback if failing else callback
+    if fn is not None:
+        _runNow(self, fn, args, kwargs)
+    elif failing:
+        _failurePassedBy(self, result)
+    return 0
+
+cdef int _runNow(DeferredCore self, fn, args, kwargs) except -1:
+    # The fast path for the only function to run on a fired, idle Deferred
+    # (as in ``succeed(x).addCallback(f)``): call it at once.  Outcomes
+    # that need the loop's care -- a Deferred to chain, a failure to track,
+    # callbacks the function added meanwhile -- are handed to the loop.
+    cdef int failed
+    self._runningCallbacks = True
+    result = deferred_call(fn, self.result, args, kwargs, &failed)
+    if failed:
+        result = _caught(self, result)
+    self._runningCallbacks = False
+    if self._callbacks or isOutcome(result):
+        _settle(self, result, fn)
+    else:
+        self.result = result
+        info = self._extra
+        if info is not None:
+            info.failResult = None
+    return 0
+
+cdef int _failurePassedBy(DeferredCore self, failure) except -1:
+    # A stage added to a failed Deferred let the failure by: it is still
+    # unhandled, even if an await had taken it, as after any pass of the
+    # loop (and as in Twisted).
+    self._info().failResult = failure
+    return 0
+
+cdef object _caught(DeferredCore self, BaseException e):
+    """The Failure for an exception a callback raised (and we caught)."""
+    # (Caught in C: no frame of ours to drop from its traceback.)
+    failure = failureFromException(e)
+    if self.debug:
+        failure.captureVars = True
+    return failure
+
+cdef int _settle(DeferredCore self, result, fn) except -1:
+    # An outcome of _runNow() that needs more than storing -- a Deferred
+    # to chain, a failure to track, callbacks that fn added meanwhile.
+    cdef DeferredCore waited
+    if not self._callbacks and isDeferred(result) and result is not self:
+        # Chain on it as the loop would, without going through the loop.
+        waited = <DeferredCore>result
+        inner = waited.result
+        if inner is NO_RESULT or isDeferred(inner) or waited.paused:
+            # Wait for it: it resumes us when it reaches our marker.
+            self.paused += 1
+            appendContinuation(waited, self, None)
+            self.result = waited
+            info = self._extra
+            if info is not None:
+                info.failResult = None
+            return 0
+        if not isFailure(inner):
+            # Fired with a success: take it over.
+            waited.result = None
+            info = waited._extra
+            if info is not None:
+                info.failResult = None
+            self.result = inner
+            info = self._extra
+            if info is not None:
+                info.failResult = None
+            return 0
+    if result is self:
+        try:
+            _warnReturnedSelf(fn)
+        except BaseException as e:
+            result = _caught(self, e)  # (warnings turned into errors)
+    self.result = result
+    self._callbacks = [RESUME, *self._callbacks]
+    # A pause made by fn takes effect once this pass is over, as when
+    # the loop runs fn: callbacks fn added still run now.
+    runCallbacks(self, True)
+    return 0
+
+
 
 cdef inline int appendContinuation(DeferredCore self, waiting, how) except -1:
     # DeferredCore._append_continuation
@@ -591,7 +663,8 @@ cdef inline int appendContinuation(DeferredCore self, waiting, how) except -1:
 cdef class _Ready:
     """The await of a Deferred that has its result: an iterator that is
     over at once, returning it (what a generator that returns at once is,
-    without the generator)."""
+    without the generator).  ``await`` takes the result through the send
+    slot installed below, with no StopIteration raised."""
 
     cdef object _result
 
@@ -618,6 +691,41 @@ cdef class _Ready:
 
     def close(self):
         self._result = None
+
+
+cdef extern from "Python.h":
+    ctypedef enum PySendResult:
+        PYGEN_RETURN
+        PYGEN_ERROR
+        PYGEN_NEXT
+    ctypedef PySendResult (*sendfunc)(PyObject *, PyObject *, PyObject **) noexcept
+    ctypedef struct PyAsyncMethods:
+        void *am_await
+        void *am_aiter
+        void *am_anext
+        sendfunc am_send
+    ctypedef struct _TypeWithAsync "PyTypeObject":
+        PyAsyncMethods *tp_as_async
+    void PyType_Modified(object)
+
+
+cdef PySendResult _readySend(
+    PyObject *iterator, PyObject *value, PyObject **result
+) noexcept:
+    # PyIter_Send(), as await and yield from call it (Python 3.10+): hand
+    # the result back directly, as a finished generator's send would.
+    cdef _Ready ready = <_Ready>iterator
+    cdef object outcome = ready._result
+    ready._result = None
+    Py_INCREF(outcome)
+    result[0] = <PyObject *>outcome
+    return PYGEN_RETURN
+
+
+cdef PyAsyncMethods _readyAsync
+_readyAsync.am_send = _readySend
+(<_TypeWithAsync *>_Ready).tp_as_async = &_readyAsync
+PyType_Modified(_Ready)
 
 
 include "_cloop.pxi"

@@ -24,6 +24,7 @@ cdef int runCallbacks(DeferredCore self, bint _inPass) except -1:
     cdef DeferredCore target
     cdef object cbs, result, entry, fn, eb, args, kwargs, inner, info
     cdef bint failing, finished
+    cdef int failed
     cdef Py_ssize_t i
     while True:
         if midPass is not None and id(current) in midPass:
@@ -55,10 +56,10 @@ cdef int runCallbacks(DeferredCore self, bint _inPass) except -1:
                     continue
                 # Visible to the callback, as in Twisted (d.result, str(d)).
                 current.result = result
-                try:
-                    result = entry(result)
-                except BaseException as e:
-                    result = failureFromCaught(e)
+                result = deferred_call(entry, result, None, None, &failed)
+                if failed:
+                    # (Caught in C: no frame of ours in its traceback.)
+                    result = failureFromException(result)
                     if self.debug:
                         result.captureVars = True
                     failing = True
@@ -96,7 +97,7 @@ cdef int runCallbacks(DeferredCore self, bint _inPass) except -1:
                             # this one is done, with no need to come back
                             # to it.
                             current._callbacks = EMPTY
-                        waited = <DeferredCore>args
+                        waited = <DeferredCore?>args
                         waited.result = result
                         waited.paused -= 1
                         current = waited
@@ -104,7 +105,7 @@ cdef int runCallbacks(DeferredCore self, bint _inPass) except -1:
                         break
                     # A chainDeferred target: fire it, and carry on with
                     # it before our remaining callbacks.
-                    target = <DeferredCore>args
+                    target = <DeferredCore?>args
                     if (
                         target.result is NO_RESULT
                         and type(target).callback is _coreCallback
@@ -128,15 +129,9 @@ cdef int runCallbacks(DeferredCore self, bint _inPass) except -1:
                     fn = target.errback if failing else target.callback
                     args = kwargs = None
                 current.result = result
-                try:
-                    if args is None:
-                        result = fn(result)
-                    elif kwargs is None:
-                        result = fn(result, *args)
-                    else:
-                        result = fn(result, *args, **kwargs)
-                except BaseException as e:
-                    result = failureFromCaught(e)
+                result = deferred_call(fn, result, args, kwargs, &failed)
+                if failed:
+                    result = failureFromException(result)
                     if self.debug:
                         result.captureVars = True
                     failing = True
