@@ -219,6 +219,42 @@ def machine() -> dict[str, Any]:
     }
 
 
+# Which core the deferred workers run on, asked of a fresh interpreter started
+# as the workers are: the same wording as the pytest plugin's report header.
+_CORE_PROBE = """\
+import sys
+import deferred._core as core
+if core.IMPLEMENTATION == "compiled":
+    where = sys.modules["deferred._cdeferred"].__file__
+    print(f"compiled core (deferred._cdeferred, {where})")
+else:
+    print(f"pure-Python core (why: {core.reasonForPython})")
+"""
+
+
+def deferred_core(interpreter: Interpreter) -> str:
+    """The core ``deferred`` runs on in the workers: compiled or pure Python."""
+    if interpreter.python is None:
+        return "n/a"
+    try:
+        proc = subprocess.run(
+            [interpreter.python, "-c", _CORE_PROBE],
+            cwd=REPO_ROOT,
+            env=interpreter.environ(),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"unknown ({exc})"
+    lines = proc.stdout.strip().splitlines()
+    if proc.returncode != 0 or not lines:
+        tail = [line for line in proc.stderr.splitlines() if line.strip()][-1:]
+        return f"unknown ({tail[0] if tail else 'no output'})"
+    return lines[-1]
+
+
 def _header(info: dict[str, Any], found: dict[str, Interpreter], command: str) -> str:
     accelerated = (
         "yes (_asyncio)"
@@ -232,6 +268,8 @@ def _header(info: dict[str, Any], found: dict[str, Interpreter], command: str) -
         f"revision: {info['revision']}, {info['date']}",
     ]
     lines += [f"{impl + ':':<9} {interp.note}" for impl, interp in found.items()]
+    if "core" in info:
+        lines.append(f"core:     deferred: {info['core']}")
     return "\n".join(lines)
 
 
@@ -261,6 +299,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         log=_log,
     )
     info = machine()
+    if "deferred" in found:
+        info["core"] = deferred_core(found["deferred"])
     print(_header(info, found, command), flush=True)
     if not info["asyncio_c_accelerated"]:
         _log(

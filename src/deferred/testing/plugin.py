@@ -32,6 +32,12 @@ from inside the test, or use one of those frameworks.
 A test function that returns a Deferred is called as any other, outside the
 event loop; the loop runs only afterwards, until the Deferred fires.  Code
 that needs a running loop from the start belongs in an ``async def`` test.
+
+The report's header says which core the Deferred runs on (docs/cores.md):
+``deferred: compiled core (deferred._cdeferred, /path/to/module.so)`` or
+``deferred: pure-Python core (why: ...)``.  With ``DEFERRED_EXPECT_CORE`` set
+to ``compiled`` or ``python``, a run on the other core stops at its start
+with a usage error (CI uses it, so that a fallback cannot go unnoticed).
 """
 
 from __future__ import annotations
@@ -39,6 +45,7 @@ from __future__ import annotations
 import gc
 import inspect
 import logging
+import os
 import sys
 import time
 from collections.abc import Callable, Coroutine, Generator
@@ -85,6 +92,8 @@ _OUTSIDE_TESTS = pytest.StashKey[list[tuple[str, Failure]]]()
 _WAS_DEBUGGING = pytest.StashKey[bool]()
 # The ini option that turns debugging on (--deferred-debug on the command line).
 _DEBUG_INI = "deferred_debug"
+# The environment variable naming the core a run must be on.
+_EXPECT_CORE = "DEFERRED_EXPECT_CORE"
 
 
 # -- configuration ------------------------------------------------------------
@@ -116,6 +125,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    _checkExpectedCore()
     config.addinivalue_line(
         "markers",
         f"{_TIMEOUT}(seconds): the time this test's Deferred or coroutine may "
@@ -134,6 +144,39 @@ def pytest_configure(config: pytest.Config) -> None:
     if debug:
         config.stash[_WAS_DEBUGGING] = getDebugging()
         setDebugging(True)
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return _describeCore()
+
+
+def _describeCore() -> str:
+    """One line saying which core the Deferred runs on, and why when it is
+    the pure-Python one (as the report header and the benchmark show it)."""
+    from .. import _core
+
+    if _core.IMPLEMENTATION == "compiled":
+        module = sys.modules.get("deferred._cdeferred")
+        where = getattr(module, "__file__", None) or "?"
+        return f"deferred: compiled core (deferred._cdeferred, {where})"
+    return f"deferred: pure-Python core (why: {_core.reasonForPython})"
+
+
+def _checkExpectedCore() -> None:
+    from .._core import IMPLEMENTATION as active
+
+    expected = os.environ.get(_EXPECT_CORE, "")
+    if not expected:
+        return
+    if expected not in ("compiled", "python"):
+        raise pytest.UsageError(
+            f"{_EXPECT_CORE} is {expected!r}: it takes compiled or python"
+        )
+    if active != expected:
+        raise pytest.UsageError(
+            f"{_EXPECT_CORE} is {expected!r}, but this run is on the other one: "
+            f"{_describeCore()}"
+        )
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
