@@ -12,22 +12,41 @@ pickling, or :meth:`Failure.cleanFailure`.
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
 from itertools import count as _count
-from types import CodeType, FunctionType, TracebackType
+from types import TracebackType
 from typing import IO, TYPE_CHECKING, Any, NoReturn, TypeVar
 
+# The traceback as data and text, the tracebacks made back from that text, and
+# the never-raising text of objects, live in modules of their own: the names
+# moved there are still importable from here.
+from ._frames import _CAUSE as _CAUSE
+from ._frames import _CONTEXT as _CONTEXT
+from ._frames import Frame as Frame
+from ._frames import _Chain as _Chain
+from ._frames import _earlierFrames as _earlierFrames
+from ._frames import _extractFrames as _extractFrames
+from ._frames import _safeFrames as _safeFrames
+from ._frames import _where as _where
+from ._frames import format_frames as format_frames
+from ._reprs import _qual as _qual
+from ._reprs import _safeRepr as _safeRepr
+from ._reprs import _safeStr as _safeStr
+from ._reprs import _shortRepr as _shortRepr
+from ._tracebacks import _MAX_REBUILT as _MAX_REBUILT
+from ._tracebacks import _Rebuilding as _Rebuilding
+from ._tracebacks import _rebuiltTraceback as _rebuiltTraceback
+from ._tracebacks import _standIn as _standIn
+from ._tracebacks import _standInCode as _standInCode
+from ._tracebacks import _TextCode as _TextCode
+from ._tracebacks import _TextFrame as _TextFrame
+from ._tracebacks import _TextTraceback as _TextTraceback
+
 if TYPE_CHECKING:
-    from collections.abc import Callable, Generator
+    from collections.abc import Generator
 
 __all__ = ["Failure", "NoCurrentExceptionError", "format_frames", "startDebugMode"]
 
 _T = TypeVar("_T")
-
-#: One traceback entry: ``(function, file, line, locals, globals)``; the two
-#: variable lists are empty tuples unless the Failure was made with
-#: ``captureVars``.
-Frame = tuple[str, str, int, Sequence[tuple[str, Any]], Sequence[tuple[str, Any]]]
 
 _failureCounter = _count(1)
 
@@ -38,39 +57,6 @@ _ExcType = type[BaseException]
 class NoCurrentExceptionError(Exception):
     """``Failure()`` or ``errback()`` was called with no argument outside an
     ``except`` block, so there is no exception to capture."""
-
-
-def _qual(cls: type) -> str:
-    return f"{cls.__module__}.{cls.__qualname__}"
-
-
-def _safeStr(obj: object) -> str:
-    try:
-        return str(obj)
-    except BaseException:
-        try:
-            return f"<unprintable {type(obj).__name__} object>"
-        except BaseException:
-            return "<unprintable object>"
-
-
-def _safeRepr(obj: object) -> str:
-    try:
-        return repr(obj)
-    except BaseException:
-        return f"<unrepresentable {type(obj).__name__} object>"
-
-
-def _shortRepr(obj: object, limit: int = 200) -> str:
-    """``repr(obj)`` for an error message: never raising, and cut short (a
-    huge result must not make a huge message)."""
-    if type(obj) in (list, tuple, dict, set, frozenset) and len(obj) > limit:  # type: ignore[arg-type]
-        # Not repr() at all: it would build the whole text first.
-        return f"<{type(obj).__name__} of {len(obj):,} items>"  # type: ignore[arg-type]
-    text = _safeRepr(obj)
-    if len(text) > limit:
-        text = f"{text[: limit - 20]}...{text[-15:]}"
-    return text
 
 
 class Failure(BaseException):
@@ -441,135 +427,6 @@ def _warnStack() -> None:
     )
 
 
-_CAUSE = "The above exception was the direct cause of the following exception:"
-_CONTEXT = "During handling of the above exception, another exception occurred:"
-
-
-class _Chain:
-    """The exceptions a failure's exception was raised from (``raise ...
-    from``, or raised inside ``except``), captured without their frames and
-    formatted only if someone asks for the text."""
-
-    __slots__ = ("_captured", "_link")
-
-    def __init__(self, value: BaseException) -> None:
-        self._captured: Any = None
-        self._link = ""
-        if value.__cause__ is not None:
-            linked, self._link = value.__cause__, _CAUSE
-        elif value.__context__ is not None and not value.__suppress_context__:
-            linked, self._link = value.__context__, _CONTEXT
-        else:
-            return
-        import traceback
-
-        self._captured = traceback.TracebackException(
-            type(linked), linked, linked.__traceback__, lookup_lines=False
-        )
-
-    def text(self) -> str:
-        """Python's text for the chain, ending with the sentence that leads to
-        the failure's own exception ("" when there is no chain)."""
-        if self._captured is None:
-            return ""
-        return "".join(self._captured.format()) + f"\n{self._link}\n\n"
-
-
-class _TextCode:
-    __slots__ = ("co_filename", "co_name")
-
-    def __init__(self, name: str, filename: str) -> None:
-        self.co_name = name
-        self.co_filename = filename
-
-    def co_positions(self) -> Any:
-        # No column information: the traceback module then shows no carets.
-        while True:
-            yield (None, None, None, None)
-
-
-class _TextFrame:
-    __slots__ = ("f_back", "f_code", "f_globals", "f_lasti", "f_lineno", "f_locals")
-
-    def __init__(self, frame: Frame, back: _TextFrame | None) -> None:
-        name, filename, lineno, localVars, globalVars = frame
-        self.f_code = _TextCode(name, filename)
-        self.f_lineno = lineno
-        self.f_lasti = 0
-        # The captured variables (their repr, once cleaned or pickled), if any.
-        self.f_locals = dict(localVars)
-        self.f_globals = dict(globalVars)
-        self.f_back = back  # the caller's frame, as on a real frame
-
-
-class _TextTraceback:
-    """A stand-in for a traceback object, made from a Failure's text frames,
-    for code that hands ``getTracebackObject()`` to the traceback module."""
-
-    __slots__ = ("tb_frame", "tb_lasti", "tb_lineno", "tb_next")
-
-    def __init__(self, frame: _TextFrame) -> None:
-        self.tb_frame = frame
-        self.tb_lineno = frame.f_lineno
-        self.tb_lasti = -1
-        self.tb_next: _TextTraceback | None = None
-
-    @classmethod
-    def chain(cls, frames: list[Frame]) -> _TextTraceback | None:
-        head: _TextTraceback | None = None
-        last: _TextTraceback | None = None
-        back: _TextFrame | None = None
-        for frame in frames:
-            back = _TextFrame(frame, back)
-            link = cls(back)
-            if last is None:
-                head = link
-            else:
-                last.tb_next = link
-            last = link
-        return head
-
-
-def format_frames(
-    frames: Sequence[Frame], write: Callable[[str], object], detail: str = "default"
-) -> None:
-    """Write ``frames`` (as in :attr:`Failure.frames`) as traceback text, one
-    ``write()`` call per line.
-
-    ``detail`` is ``default`` (file, line and source, as Python shows them),
-    ``brief`` (``file:line:function``), ``verbose`` (with the captured
-    variables) or ``verbose-vars-not-captured`` (saying they were not).
-    """
-    if detail == "brief":
-        for name, filename, lineno, _, _ in frames:
-            write(f"{filename}:{lineno}:{name}\n")
-    elif detail == "default":
-        import linecache
-
-        for name, filename, lineno, _, _ in frames:
-            write(f'  File "{filename}", line {lineno}, in {name}\n')
-            # Two lines a frame, source or not, as Twisted writes.
-            write(f"    {linecache.getline(filename, lineno).strip()}\n")
-    elif detail == "verbose":
-        for name, filename, lineno, localVars, globalVars in frames:
-            write(f"{filename}:{lineno}: {name}(...)\n")
-            write(" [ Locals ]\n")
-            for key, val in localVars:
-                write(f"  {key} : {_safeRepr(val)}\n")
-            write(" ( Globals )\n")
-            for key, val in globalVars:
-                write(f"  {key} : {_safeRepr(val)}\n")
-    elif detail == "verbose-vars-not-captured":
-        for name, filename, lineno, _, _ in frames:
-            write(f"{filename}:{lineno}: {name}(...)\n")
-        write(" [Capture of Locals and Globals disabled (use captureVars=True)]\n")
-    else:
-        raise ValueError(
-            "detail must be 'default', 'brief', 'verbose' or "
-            f"'verbose-vars-not-captured', not {detail!r}"
-        )
-
-
 #: Whether :func:`startDebugMode` opens the debugger (it can be turned off
 #: again, as in Twisted).
 DO_POST_MORTEM = True
@@ -605,81 +462,6 @@ def startDebugMode() -> None:
     Failure.__init__ = debuggingInit  # type: ignore[method-assign]
 
 
-class _Rebuilding(BaseException):
-    """Raised through the stand-in frames of :func:`_rebuiltTraceback`."""
-
-
-#: How many frames a rebuilt traceback has at most (the innermost ones).
-_MAX_REBUILT = 200
-
-#: Code objects for stand-in frames, by (function, file, line, innermost).
-_standInCode: dict[tuple[str, str, int, bool], CodeType] = {}
-
-
-def _rebuiltTraceback(frames: Sequence[Frame]) -> TracebackType | None:
-    """A real traceback whose entries have the files, lines and function
-    names of ``frames``, made by raising through stand-in functions compiled
-    for each of them (no variables of the original frames come back)."""
-    if not frames:
-        return None
-    # One nested call a frame: the innermost ones, as many as the stack
-    # allows with room to spare (a RecursionError's own failure has ~1,000).
-    frames = frames[-_MAX_REBUILT:]
-    marker = _Rebuilding()
-    call: Any = None
-    try:
-        for name, filename, lineno, _, _ in reversed(frames):
-            code = _standIn(name, filename, lineno, call is None)
-            call = FunctionType(code, {"_n": call, "_e": marker})
-    except BaseException:  # a line number or a name Python will not compile
-        return None
-    try:
-        call()
-    except _Rebuilding as raised:
-        tb = raised.__traceback__
-        raised.__traceback__ = None
-        return tb.tb_next if tb is not None else None  # (not this frame)
-    except BaseException:  # no stack left for it (RecursionError), say
-        return None
-    return None  # pragma: no cover - the stand-ins always raise
-
-
-def _standIn(name: str, filename: str, lineno: int, innermost: bool) -> CodeType:
-    key = (name, filename, lineno, innermost)
-    code = _standInCode.get(key)
-    if code is not None:
-        return code
-    import linecache
-
-    line = linecache.getline(filename, lineno)
-    source = line.strip()
-    indent = len(line) - len(line.lstrip())
-    # A statement as wide as the source line, so that the traceback module
-    # underlines nothing (it marks only part of a line).
-    if innermost:
-        statement = "raise (_e" + " " * max(0, len(source) - 10) + ")"
-    else:
-        statement = "_n(" + " " * max(0, len(source) - 4) + ")"
-    if indent and lineno > 1:
-        # Indented as in the file (a column offset of its own), inside a
-        # block that starts on the line before.
-        text, first = "if 1:\n" + " " * indent + statement + "\n", lineno - 1
-    else:
-        text, first = statement + "\n", lineno
-    code = compile(text, filename, "exec")
-    code = code.replace(co_name=name, co_firstlineno=first)
-    if sys.version_info >= (3, 11):
-        code = code.replace(co_qualname=name)
-    if len(_standInCode) >= 4096:
-        _standInCode.clear()  # bounded: a cache, not a record
-    _standInCode[key] = code
-    return code
-
-
-def _where(frames: list[Frame]) -> list[tuple[str, str, int]]:
-    return [(name, filename, lineno) for name, filename, lineno, _, _ in frames]
-
-
 def _match(failure: Failure, errorTypes: tuple[_ExcType | str, ...]) -> Any:
     excType = failure.type
     for error in errorTypes:
@@ -693,43 +475,6 @@ def _match(failure: Failure, errorTypes: tuple[_ExcType | str, ...]) -> Any:
             if error in failure.parents:
                 return error
     return None
-
-
-def _extractFrames(tb: TracebackType | None, captureVars: bool) -> list[Frame]:
-    frames: list[Frame] = []
-    while tb is not None:
-        frame = tb.tb_frame
-        code = frame.f_code
-        localVars: Sequence[tuple[str, Any]] = ()
-        globalVars: Sequence[tuple[str, Any]] = ()
-        if captureVars:
-            localVars = [kv for kv in frame.f_locals.items() if kv[0] != "__builtins__"]
-            if frame.f_locals is not frame.f_globals:
-                globalVars = [
-                    kv for kv in frame.f_globals.items() if kv[0] != "__builtins__"
-                ]
-        frames.append(
-            (code.co_name, code.co_filename, tb.tb_lineno, localVars, globalVars)
-        )
-        tb = tb.tb_next
-    return frames
-
-
-def _safeFrames(frames: list[Frame], captureVars: bool) -> list[Frame]:
-    """Frames whose captured variables are replaced by their ``repr``, so the
-    list references no live object."""
-    if not captureVars:
-        return frames
-    return [
-        (
-            name,
-            filename,
-            lineno,
-            [(k, _safeRepr(v)) for k, v in localVars],
-            [(k, _safeRepr(v)) for k, v in globalVars],
-        )
-        for name, filename, lineno, localVars, globalVars in frames
-    ]
 
 
 def _failureFromCaught(exc: BaseException) -> Failure:
@@ -772,14 +517,6 @@ _newFailure = BaseException.__new__
 #: Sets an exception's ``__traceback__`` without going through its class's
 #: ``__setattr__`` (which a frozen dataclass exception, say, makes raise).
 _setTraceback: Any = vars(BaseException)["__traceback__"].__set__
-
-
-def _earlierFrames(value: BaseException) -> list[Frame] | None:
-    try:
-        frames = getattr(value, "_deferred_frames", None)
-    except BaseException:  # a __getattr__ that raises something else
-        return None
-    return frames if type(frames) is list else None
 
 
 #: Failure and its subclasses: ``type(x) in _FAILURE_TYPES`` is the callback
