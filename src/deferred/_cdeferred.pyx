@@ -123,7 +123,7 @@ SOURCE_HASH = DEFERRED_SOURCE_HASH.decode("ascii")
 #: Which core this is (``deferred.__core__`` names the one in use).
 IMPLEMENTATION = "compiled"
 
-__all__ = ["IMPLEMENTATION", "DeferredCore", "makeSucceed"]
+__all__ = ["IMPLEMENTATION", "DeferredCore", "DriverCore", "makeSucceed", "setDriverTypes"]
 
 # The shared markers and types, as C globals (the same objects as _state's).
 cdef object NO_RESULT = _NO_RESULT
@@ -706,7 +706,7 @@ cdef extern from "Python.h":
         sendfunc am_send
     ctypedef struct _TypeWithAsync "PyTypeObject":
         PyAsyncMethods *tp_as_async
-    void PyType_Modified(object)
+    void PyType_Modified(PyTypeObject *)
 
 
 cdef PySendResult _readySend(
@@ -725,10 +725,11 @@ cdef PySendResult _readySend(
 cdef PyAsyncMethods _readyAsync
 _readyAsync.am_send = _readySend
 (<_TypeWithAsync *>_Ready).tp_as_async = &_readyAsync
-PyType_Modified(_Ready)
+PyType_Modified(<PyTypeObject *>_Ready)
 
 
 include "_cloop.pxi"
+include "_cdriver.pxi"
 
 
 def makeSucceed(cls):

@@ -33,14 +33,15 @@ from __future__ import annotations
 import sys
 import warnings
 from collections.abc import Coroutine, Generator
-from contextvars import copy_context
 from types import CoroutineType, GeneratorType, TracebackType
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from . import _nesting
+from ._core import IMPLEMENTATION
 from ._deferred import _DEFERRED_TYPES, _NO_RESULT, Deferred
 from ._errors import CancelledError
 from ._futures import DeferredFuture, _awaitedFuture, _waitOn
+from ._state import _DefGen_Return as _DefGen_Return
 from .failure import (
     _FAILURE_TYPES,
     Failure,
@@ -48,6 +49,15 @@ from .failure import (
     _failureFromException,
     _shortRepr,
 )
+
+if TYPE_CHECKING or IMPLEMENTATION != "compiled":
+    from ._pydriver import DriverCore
+else:
+    import importlib
+
+    _compiled = importlib.import_module("deferred._cdeferred")
+    _compiled.setDriverTypes(DeferredFuture)
+    DriverCore = _compiled.DriverCore
 
 __all__ = ["NotACoroutineError", "ensureDeferred", "fromCoroutine"]
 
@@ -60,144 +70,30 @@ class NotACoroutineError(TypeError):
     Deferred."""
 
 
-class _DefGen_Return(BaseException):  # Twisted's name for it
-    """Raised by :func:`~deferred.returnValue` to end a generator with a value.
+class _Driver(DriverCore):
+    """One running generator or coroutine: the core's step (see
+    ``_pydriver``), and what it calls off its hot path."""
 
-    A ``BaseException``, so ``except Exception:`` clauses let it through.
-    """
+    __slots__ = ()
 
-    def __init__(self, value: object) -> None:
-        super().__init__(value)
-        self.value = value
+    def _other(self, yielded: object) -> Deferred[Any] | None:
+        # What the generator yielded is neither a Deferred nor the await of
+        # one: a Deferred to wait on for it, or None to send it back.
+        d = _adapt(yielded)
+        if d is None and yielded is None and type(self._gen) is not GeneratorType:
+            # A coroutine's bare yield (``await asyncio.sleep(0)``): with an
+            # asyncio loop running, resume on its next turn.
+            d = _nextLoopTurn()
+        return d
 
-
-class _Driver:
-    """The state of one running generator or coroutine."""
-
-    __slots__ = ("_deferred", "_gen", "_resume", "_run", "_send", "_waitingOn")
-
-    _deferred: Deferred[Any]
-    _waitingOn: Deferred[Any] | None
-
-    def __init__(
-        self, gen: Generator[Any, Any, Any] | Coroutine[Any, Any, Any]
-    ) -> None:
-        self._gen = gen
-        # Looked up once, not at every step.
-        self._send = gen.send
-        self._run = copy_context().run
-        self._waitingOn = None
-        # The callback added to each awaited Deferred.  Made once; it refers
-        # back to this driver, so _finish() drops it to leave no cycle.
-        self._resume: Any = self._step
-
-    def _step(
-        self,
-        result: Any,
-        # Bound as defaults: locals are cheaper than globals in the loop.
-        _FTYPES: set[type] = _FAILURE_TYPES,
-        _DTYPES: set[type] = _DEFERRED_TYPES,
-        _Deferred: type = Deferred,
-        _NONE: Any = _NO_RESULT,
-        _Waiter: type = DeferredFuture,
-        _Gen: type = GeneratorType,
-    ) -> None:
-        """Run the generator until it waits on an unfired Deferred or ends.
-
-        Also the callback added to the Deferred being waited on: it returns
-        None, so that Deferred's result is consumed (a failure counts as
-        handled: the generator has received it).
-        """
-        self._waitingOn = None
-        run = self._run
-        send = self._send
-        failed = type(result) in _FTYPES
-        while True:
-            try:
-                if failed:
-                    # The exception goes in with the traceback it was
-                    # captured with.
-                    thrown = result._reraisable()
-                    # Once caught, its traceback runs through the generator's
-                    # frame, which (Python 3.12+) links back to this one: so
-                    # this frame must not keep it, nor the failure, or the
-                    # two would form a reference cycle.
-                    result = None
-                    try:
-                        yielded = run(self._gen.throw, thrown)
-                    finally:
-                        del thrown
-                else:
-                    yielded = run(send, result)
-            except StopIteration as e:
-                result = e.value
-                break
-            except _DefGen_Return as e:
-                result = e.value
-                tb = e.__traceback__
-                if tb is not None and _isNonLocalReturn(tb):
-                    failure = _warnNonLocalReturn(tb)
-                    if failure is not None:
-                        result = failure
-                del tb
-                break
-            except BaseException as e:
-                result = _failureFromCaught(e)
-                break
-
-            kind = type(yielded)
-            if kind is _Deferred or kind in _DTYPES:
-                d = yielded
-            elif kind is _Waiter:
-                d = yielded._deferred
-                result = d.result
-                if result is not _NONE and type(result) in _FTYPES and not d.paused:
-                    # Cancelled before the await (see Deferred.__iter__): as
-                    # for any fired Deferred (even one running its callbacks),
-                    # the failure goes in and stays.
-                    info = d._extra
-                    if info is not None:
-                        info.failResult = None
-                    failed = True
-                    continue
-            else:
-                d = _adapt(yielded)
-                if d is None and yielded is None and type(self._gen) is not _Gen:
-                    # A coroutine's bare yield (``await asyncio.sleep(0)``):
-                    # with an asyncio loop running, resume on its next turn.
-                    d = _nextLoopTurn()
-                if d is None:
-                    # Not something to wait on: send it straight back -- but
-                    # a Failure is thrown in, as Twisted does (and so is the
-                    # None an inlineCallbacks generator yields).
-                    result = yielded
-                    failed = kind in _FTYPES
-                    continue
-
-            result = d.result
-            if result is _NONE or d.paused or d._runningCallbacks:
-                # Not there yet: resume from its callback.  The callback list
-                # is appended to directly (no callbacks can run now).
-                self._waitingOn = d
-                entry = (self._resume, self._resume, None, None)
-                cbs = d._callbacks
-                if cbs:
-                    cbs.append(entry)
-                else:
-                    d._callbacks = [entry]
-                return
-            # Fired: take the result, as a callback returning None would.
-            d.result = None
-            failed = type(result) in _FTYPES
-            if failed:
-                info = d._extra
-                if info is not None:
-                    info.failResult = None
-        self._finish(result)
-        # On Python 3.12+ the frames in a failure's traceback link back to
-        # this one (f_back): leave it holding nothing that leads to the
-        # failure, or the two would form a reference cycle.
-        del result
+    def _returned(self, value: object, tb: TracebackType | None) -> Any:
+        # returnValue(value) ended the generator; ``tb`` runs from the
+        # generator's frame down to returnValue's.
+        if tb is not None and _isNonLocalReturn(tb):
+            failure = _warnNonLocalReturn(tb)
+            if failure is not None:
+                return failure
+        return value
 
     def _finish(self, result: Any) -> None:
         self._resume = None
@@ -255,14 +151,13 @@ class _Driver:
             _waitOn(deferred, fresh)
 
 
-def _isNonLocalReturn(tb: TracebackType) -> bool:
-    """Whether the ``returnValue()`` whose traceback (from ``_step`` down)
-    is ``tb`` was called from a function the generator called, rather than
-    by the generator itself."""
-    gen = tb.tb_next  # the generator's frame; then returnValue's
-    return (
-        gen is not None and gen.tb_next is not None and gen.tb_next.tb_next is not None
-    )
+def _isNonLocalReturn(gen: TracebackType) -> bool:
+    """Whether the ``returnValue()`` whose traceback (from the generator's
+    frame down) is ``gen`` was called from a function the generator called,
+    rather than by the generator itself."""
+    # The generator's frame; then returnValue's, or a function's and then
+    # returnValue's.
+    return gen.tb_next is not None and gen.tb_next.tb_next is not None
 
 
 def _warnNonLocalReturn(tb: TracebackType) -> Any:
@@ -270,8 +165,7 @@ def _warnNonLocalReturn(tb: TracebackType) -> Any:
     from a function it called; attributed to that ``returnValue()`` call.
     If the warning is raised (an "error" filter), the Failure of it, which
     becomes the generator's outcome."""
-    gen = tb.tb_next
-    assert gen is not None
+    gen = tb
     caller = gen
     while caller.tb_next is not None and caller.tb_next.tb_next is not None:
         caller = caller.tb_next

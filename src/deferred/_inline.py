@@ -15,6 +15,7 @@ from typing import Any, NoReturn, ParamSpec, TypeVar
 
 from ._coroutines import _DefGen_Return, _drive, _Driver
 from ._deferred import Deferred
+from ._state import _stepping
 
 __all__ = ["inlineCallbacks", "returnValue"]
 
@@ -44,11 +45,14 @@ def returnValue(val: object) -> NoReturn:
     """
     warnings.warn(_RETURN_VALUE_DEPRECATED, DeprecationWarning, stacklevel=2)
     # Is a generator being run by us on the stack to take the value?  It is
-    # normally the caller, resumed straight from the driver's _step.
+    # normally the caller, resumed straight from the driver's step (whose
+    # frame is there with the pure-Python core; the compiled one lists the
+    # generators it is stepping).
+    stepping = {id(_frameOf(gen)) for gen in _stepping}
     frame = sys._getframe(1)
     while frame is not None:
         code = frame.f_code
-        if code is _STEP_CODE or code is _UNWIND_CODE:
+        if code is _STEP_CODE or code is _UNWIND_CODE or id(frame) in stepping:
             del frame
             raise _DefGen_Return(val)
         frame = frame.f_back  # type: ignore[assignment]
@@ -59,7 +63,11 @@ def returnValue(val: object) -> NoReturn:
     )
 
 
-_STEP_CODE = _Driver._step.__code__
+def _frameOf(gen: Any) -> Any:
+    return getattr(gen, "gi_frame", None) or getattr(gen, "cr_frame", None)
+
+
+_STEP_CODE = getattr(_Driver._step, "__code__", None)
 
 
 def inlineCallbacks(

@@ -176,3 +176,21 @@ def _cancelledToTimedOutError(value: Any, timeout: float) -> Any:
 def passthru(arg: _T) -> _T:
     """Return ``arg`` unchanged: the do-nothing callback."""
     return arg
+
+
+class _DefGen_Return(BaseException):  # Twisted's name for it
+    """Raised by :func:`~deferred.returnValue` to end a generator with a value.
+
+    A ``BaseException``, so ``except Exception:`` clauses let it through.
+    """
+
+    def __init__(self, value: object) -> None:
+        super().__init__(value)
+        self.value = value
+
+
+#: The generators and coroutines that the compiled driver is stepping right
+#: now (in any thread): ``returnValue()`` looks for its caller among them.
+#: (The pure-Python driver's step has a frame of its own to look for.)
+_stepping: list[Any] = []
+
