@@ -24,7 +24,6 @@ not that of the ``.pyx`` beside it (a stale in-place build).
 from __future__ import annotations
 
 import glob
-import hashlib
 import os
 import sys
 import sysconfig
@@ -161,8 +160,7 @@ class OptionalBuildExt(build_ext):
 
     def _cythonize(self) -> None:
         cythonize = _cython()
-        with open(PYX, "rb") as source:
-            digest = hashlib.sha256(source.read()).hexdigest()
+        digest = _sourceHash()
         for ext in self.extensions:
             ext.define_macros = [
                 *(m for m in ext.define_macros if m[0] != "DEFERRED_SOURCE_HASH"),
@@ -177,6 +175,9 @@ class OptionalBuildExt(build_ext):
             force=True,
             quiet=True,
         )
+        for ext in translated:
+            for source in ext.sources:
+                _lazyInstanceDict(source)
         # The C sources, into the extensions that setuptools has prepared.
         sources = {ext.name: ext.sources for ext in translated}
         for ext in self.extensions:
@@ -190,6 +191,45 @@ class OptionalBuildExt(build_ext):
         ):
             ext.extra_compile_args = [*ext.extra_compile_args, "-O2"]
         super().build_extension(ext)
+
+
+def _sourceHash() -> str:
+    """The fingerprint of the .pyx and the .pxi files it includes, computed
+    by the package's own ``_sourcehash`` (loaded by path: the package itself
+    is not importable while it is being built)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "_deferred_sourcehash", os.path.join(PACKAGE_DIR, "_sourcehash.py")
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    digest = module.sourceHash(PYX)
+    if digest is None:
+        raise FileNotFoundError(PYX)
+    return str(digest)
+
+
+#: What Cython's tp_new does for a class with ``cdef dict __dict__``: make an
+#: empty dict for every new instance.  A Deferred rarely gets an attribute of
+#: its own, so the dict is left to be made on first use, as CPython does for
+#: its own objects (every path that reads the slot -- attribute lookup,
+#: ``__dict__``, traverse, clear, dealloc -- accepts NULL).  That keeps 64
+#: bytes and an allocation off every Deferred.
+_EAGER_DICT = "p->__dict__ = PyDict_New(); if (unlikely(!p->__dict__)) goto bad;"
+
+
+def _lazyInstanceDict(c_file: str) -> None:
+    with open(c_file, encoding="utf-8") as generated:
+        code = generated.read()
+    if _EAGER_DICT not in code:
+        # Another Cython version spells it otherwise: the build still works,
+        # with a dict made per Deferred (tests/test_cores.py notices).
+        _say(f"note: {c_file}: Cython's eager __dict__ not found; left as is")
+        return
+    with open(c_file, "w", encoding="utf-8") as generated:
+        generated.write(code.replace(_EAGER_DICT, "p->__dict__ = NULL;"))
 
 
 def _extension() -> Extension:

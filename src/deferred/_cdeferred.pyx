@@ -20,72 +20,7 @@ from cpython.ref cimport PyObject, Py_INCREF
 cdef extern from *:
     const char *DEFERRED_SOURCE_HASH
 
-cdef extern from *:
-    """
-    /* Call fn(arg, *args, **kwargs); args and kwargs may be None.  On an
-       exception, return it (normalised, with its traceback) and set *failed:
-       the callers catch everything, and catching in C adds no traceback
-       entry of ours (Cython's own except clause would make one per catch,
-       which _failureFromCaught would then drop again). */
-    static PyObject *deferred_call(PyObject *fn, PyObject *arg, PyObject *args,
-                                   PyObject *kwargs, int *failed) {
-        PyObject *result = NULL;
-        if ((args == Py_None || PyTuple_GET_SIZE(args) == 0) &&
-                (kwargs == Py_None || !PyObject_IsTrue(kwargs))) {
-            if (PyErr_Occurred()) goto caught;
-            result = PyObject_CallOneArg(fn, arg);
-        } else {
-            Py_ssize_t n = args == Py_None ? 0 : PyTuple_GET_SIZE(args), i;
-            PyObject *all = PyTuple_New(n + 1), *keywords = NULL;
-            if (all == NULL) goto caught;
-            Py_INCREF(arg);
-            PyTuple_SET_ITEM(all, 0, arg);
-            for (i = 0; i < n; i++) {
-                PyObject *item = PyTuple_GET_ITEM(args, i);
-                Py_INCREF(item);
-                PyTuple_SET_ITEM(all, i + 1, item);
-            }
-            if (kwargs != Py_None) {
-                if (PyDict_CheckExact(kwargs)) {
-                    keywords = kwargs;
-                    Py_INCREF(keywords);
-                } else {
-                    keywords = PyDict_New();
-                    if (keywords == NULL || PyDict_Merge(keywords, kwargs, 1) < 0) {
-                        Py_XDECREF(keywords);
-                        Py_DECREF(all);
-                        goto caught;
-                    }
-                }
-            }
-            result = PyObject_Call(fn, all, keywords);
-            Py_DECREF(all);
-            Py_XDECREF(keywords);
-        }
-        if (result != NULL) {
-            *failed = 0;
-            return result;
-        }
-      caught:
-        *failed = 1;
-    #if PY_VERSION_HEX >= 0x030C0000
-        return PyErr_GetRaisedException();
-    #else
-        {
-            PyObject *type, *value, *traceback;
-            PyErr_Fetch(&type, &value, &traceback);
-            PyErr_NormalizeException(&type, &value, &traceback);
-            if (traceback != NULL) {
-                PyException_SetTraceback(value, traceback);
-                Py_DECREF(traceback);
-            }
-            Py_XDECREF(type);
-            return value;
-        }
-    #endif
-    }
-    """
-    object deferred_call(object fn, object arg, object args, object kwargs, int *failed)
+include "_ccall.pxi"
 
 import types as _types
 
@@ -660,74 +595,7 @@ cdef inline int appendContinuation(DeferredCore self, waiting, how) except -1:
     return 0
 
 
-cdef class _Ready:
-    """The await of a Deferred that has its result: an iterator that is
-    over at once, returning it (what a generator that returns at once is,
-    without the generator).  ``await`` takes the result through the send
-    slot installed below, with no StopIteration raised."""
-
-    cdef object _result
-
-    def __cinit__(self, result):
-        self._result = result
-
-    def __iter__(self):
-        return self
-
-    def __next__(self):
-        result = self._result
-        self._result = None
-        raise StopIteration(result)
-
-    def send(self, value):
-        result = self._result
-        self._result = None
-        raise StopIteration(result)
-
-    def throw(self, exc, *rest):
-        if isinstance(exc, type):
-            exc = exc(*rest[:1])
-        raise exc
-
-    def close(self):
-        self._result = None
-
-
-cdef extern from "Python.h":
-    ctypedef enum PySendResult:
-        PYGEN_RETURN
-        PYGEN_ERROR
-        PYGEN_NEXT
-    ctypedef PySendResult (*sendfunc)(PyObject *, PyObject *, PyObject **) noexcept
-    ctypedef struct PyAsyncMethods:
-        void *am_await
-        void *am_aiter
-        void *am_anext
-        sendfunc am_send
-    ctypedef struct _TypeWithAsync "PyTypeObject":
-        PyAsyncMethods *tp_as_async
-    void PyType_Modified(PyTypeObject *)
-
-
-cdef PySendResult _readySend(
-    PyObject *iterator, PyObject *value, PyObject **result
-) noexcept:
-    # PyIter_Send(), as await and yield from call it (Python 3.10+): hand
-    # the result back directly, as a finished generator's send would.
-    cdef _Ready ready = <_Ready>iterator
-    cdef object outcome = ready._result
-    ready._result = None
-    Py_INCREF(outcome)
-    result[0] = <PyObject *>outcome
-    return PYGEN_RETURN
-
-
-cdef PyAsyncMethods _readyAsync
-_readyAsync.am_send = _readySend
-(<_TypeWithAsync *>_Ready).tp_as_async = &_readyAsync
-PyType_Modified(<PyTypeObject *>_Ready)
-
-
+include "_cready.pxi"
 include "_cloop.pxi"
 include "_cdriver.pxi"
 

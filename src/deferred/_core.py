@@ -15,23 +15,19 @@ import os
 import sys
 from typing import TYPE_CHECKING
 
-__all__ = ["IMPLEMENTATION", "DeferredCore", "makeSucceed", "reasonForPython"]
+from ._sourcehash import sourceHash
+
+__all__ = [
+    "IMPLEMENTATION",
+    "DeferredCore",
+    "makeSucceed",
+    "reasonForPython",
+    "sourceHash",
+]
 
 
 def _flag(name: str) -> bool:
     return os.environ.get(name, "") not in ("", "0")
-
-
-def sourceHash(path: str) -> str | None:
-    """The SHA-256 of the file at ``path`` (what a build records of the
-    ``.pyx`` it compiled), or None if there is no such file."""
-    import hashlib
-
-    try:
-        with open(path, "rb") as source:
-            return hashlib.sha256(source.read()).hexdigest()
-    except OSError:
-        return None
 
 
 def _loadCompiled() -> tuple[object | None, str, bool]:
