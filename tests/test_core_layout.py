@@ -30,3 +30,33 @@ def test_the_instance_dict_takes_part_in_cycles() -> None:
 
 def test_the_core_is_named() -> None:
     assert deferred.__core__ in ("compiled", "python")
+
+
+def test_the_compiled_methods_take_the_pure_ones_parameters() -> None:
+    # (inspect, mock's autospec and IDEs read them; the two cores must agree.)
+    import inspect
+
+    import pytest
+
+    compiled = pytest.importorskip("deferred._cdeferred")
+    from deferred import _pycore
+
+    for name in (
+        "addCallbacks",
+        "addCallback",
+        "addErrback",
+        "addBoth",
+        "callback",
+        "errback",
+        "chainDeferred",
+        "pause",
+        "unpause",
+        "cancel",
+    ):
+        pure = inspect.signature(getattr(_pycore.DeferredCore, name))
+        built = inspect.signature(getattr(compiled.DeferredCore, name))
+        assert [(p.name, p.kind, p.default) for p in pure.parameters.values()] == [
+            (p.name, p.kind if p.name != "self" else pure.parameters["self"].kind,
+             p.default)
+            for p in built.parameters.values()
+        ], name

@@ -1,6 +1,7 @@
 # cython: language_level=3, boundscheck=False, wraparound=False
 # cython: initializedcheck=False, cdivision=True, binding=False
 # cython: auto_pickle=False, freethreading_compatible=False
+# cython: embedsignature=True, embedsignature.format=clinic
 """The compiled core of the Deferred: a line-by-line mirror of
 ``_pycore.py`` (this file) and ``_pyloop.py`` (``_cloop.pxi``).
 
