@@ -49,6 +49,7 @@ import os
 import sys
 import time
 from collections.abc import Callable, Coroutine, Generator
+from types import SimpleNamespace
 from typing import Any, cast
 
 import pytest
@@ -273,7 +274,12 @@ def pytest_terminal_summary(
             if len(entries) > 1
             else "unhandled error in a Deferred outside the tests"
         )
-        terminalreporter.stats.setdefault(key, []).extend(entries)
+        # As objects with attributes, as other plugins expect of whatever is
+        # in stats (hypothesis's reads each entry's __dict__).
+        terminalreporter.stats.setdefault(key, []).extend(
+            SimpleNamespace(message=message, failure=failure)
+            for message, failure in entries
+        )
         try:
             from _pytest import terminal
 
