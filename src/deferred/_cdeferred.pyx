@@ -36,7 +36,7 @@ from deferred._state import (
     _NO_RESULT,
     _RESUME,
     _bind,
-    _chainedFrom,
+    _describe,
     _checkArgs,
     _checkKeywords,
     _linkChained,
@@ -433,19 +433,7 @@ cdef class DeferredCore:
         return self._describe(_safeRepr)
 
     def _describe(self, reprOf):
-        name = type(self).__name__
-        result = self.result
-        if isDeferred(result):
-            state = f" waiting on Deferred at 0x{id(result):x}"
-        elif result is NO_RESULT:
-            source = _chainedFrom(self)
-            if source is None:
-                state = ""
-            else:
-                state = f" waiting on Deferred at 0x{id(source):x}"
-        else:
-            state = f" current result: {reprOf(result)}"
-        return f"<{name} at 0x{id(self):x}{state}>"
+        return _describe(self, reprOf)
 
     def __iter__(self):
         """``await d`` / ``yield from d``: see ``__await__``."""

@@ -23,6 +23,7 @@ import deferred._state as _state
 
 from ._core import DeferredCore
 from ._debug import registerClass
+from ._deferredfuture import DeferredFuture as _DeferredFuture
 from ._errors import CancelledError
 from ._state import _CHAIN as _CHAIN  # (re-exported for the modules on top)
 from ._state import _CONTINUE as _CONTINUE
@@ -440,8 +441,3 @@ def setDebugging(on: bool) -> None:
 def getDebugging() -> bool:
     """Whether Deferred debugging is on (see :func:`setDebugging`)."""
     return Deferred.debug
-
-
-
-# At the bottom: _futures builds on Deferred (the import is circular).
-from ._futures import DeferredFuture as _DeferredFuture  # noqa: E402

@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 from ._cancellations import _cancelledList, _isCancellation, _onlyCancellations
 from ._debug import DebugInfo
-from ._deferred import _NO_RESULT
 from ._errors import CancelledError
+from ._state import _NO_RESULT
 from .failure import _FAILURE_TYPES, Failure
 
 if TYPE_CHECKING:

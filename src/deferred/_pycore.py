@@ -32,9 +32,9 @@ from ._state import (
     _NO_RESULT,
     _RESUME,
     _bind,
-    _chainedFrom,
     _checkArgs,
     _checkKeywords,
+    _describe,
     _linkChained,
     _notCallable,
     _warnReturnedSelf,
@@ -552,32 +552,16 @@ class DeferredCore(Generic[_T]):
     __repr__ = __str__
 
     def _describe(self, reprOf: Callable[[object], str]) -> str:
-        name = type(self).__name__
-        result = self.result
-        if type(result) in _DEFERRED_TYPES:
-            state = f" waiting on Deferred at 0x{id(result):x}"
-        elif result is _NO_RESULT:
-            source = _chainedFrom(self)  # type: ignore[arg-type]
-            if source is None:
-                state = ""
-            else:
-                state = f" waiting on Deferred at 0x{id(source):x}"
-        else:
-            state = f" current result: {reprOf(result)}"
-        return f"<{name} at 0x{id(self):x}{state}>"
+        return _describe(self, reprOf)
 
     def __iter__(self) -> Generator[Any, Any, _T]:
         """``await d`` / ``yield from d``: this Deferred's result, or its
         failure's exception raised.
 
         A fired Deferred gives its result at once, without suspending (and
-        keeps it).  Otherwise what is yielded is a
-        :class:`deferred._futures.DeferredFuture`: our coroutine driver waits
-        on this Deferred through it, and an asyncio Task takes it for an
-        asyncio future -- so a Deferred can be awaited in a plain asyncio task.
-        There, cancelling the task cancels the Deferred, and a Deferred that
-        fails with :class:`CancelledError` raises ``asyncio.CancelledError``
-        (chained from it) in the task, which so ends up cancelled.
+        keeps it).  Otherwise it yields a :class:`~deferred._futures.DeferredFuture`,
+        which our coroutine driver and asyncio's Task both wait on (see
+        docs/asyncio.md for what cancelling the task does).
         """
         result = self.result
         if (

@@ -194,3 +194,17 @@ class _DefGen_Return(BaseException):  # Twisted's name for it
 #: (The pure-Python driver's step has a frame of its own to look for.)
 _stepping: list[Any] = []
 
+
+def _describe(deferred: Any, reprOf: Callable[[object], str]) -> str:
+    """The text of ``str(deferred)``, and of the errors that name it."""
+    name = type(deferred).__name__
+    result = deferred.result
+    if type(result) in _DEFERRED_TYPES:
+        state = f" waiting on Deferred at 0x{id(result):x}"
+    elif result is _NO_RESULT:
+        source = _chainedFrom(deferred)
+        state = "" if source is None else f" waiting on Deferred at 0x{id(source):x}"
+    else:
+        state = f" current result: {reprOf(result)}"
+    return f"<{name} at 0x{id(deferred):x}{state}>"
+
