@@ -1,4 +1,5 @@
-"""Benchmarks: ``deferred`` against ``twisted.internet.defer`` and asyncio.
+"""Benchmarks: ``deferred`` (on its compiled and its pure-Python core) against
+``twisted.internet.defer`` and asyncio.
 
 Run it from the repository root with ``python -m benchmarks`` (or
 ``python benchmarks/run.py``); see ``benchmarks/README.md``.

@@ -11,11 +11,28 @@ from typing import Literal
 
 Kind = Literal["time", "memory", "import", "linear"]
 
-IMPLEMENTATIONS: tuple[str, ...] = ("deferred", "twisted", "asyncio")
+IMPLEMENTATIONS: tuple[str, ...] = ("deferred", "deferred-py", "twisted", "asyncio")
+"""In table order. ``deferred`` runs on the core ``import deferred`` picks (the
+compiled one when it is built); ``deferred-py`` runs the same workloads on the
+pure-Python core, in workers started with ``DEFERRED_NO_EXTENSIONS=1``."""
+
+#: The implementations that are ``deferred`` itself, on one core or the other.
+DEFERRED_IMPLS: tuple[str, ...] = ("deferred", "deferred-py")
+
+#: The core (``deferred.__core__``) an implementation must run on, when it is
+#: fixed; ``deferred`` runs on the active core, which the runner looks up first
+#: and passes to its workers (``--core``).
+FIXED_CORE: dict[str, str] = {"deferred-py": "python"}
+
+#: Environment variables set for an implementation's workers.
+WORKER_ENV: dict[str, dict[str, str]] = {
+    "deferred-py": {"DEFERRED_NO_EXTENSIONS": "1"},
+}
 
 #: The module each implementation is imported as (for the import-time row).
 MODULES: dict[str, str] = {
     "deferred": "deferred",
+    "deferred-py": "deferred",
     "twisted": "twisted.internet.defer",
     "asyncio": "asyncio",
 }

@@ -1,7 +1,10 @@
 """Interpreters the workers run under.
 
 - ``deferred``: the current interpreter, with the repository's ``src/`` first on
-  ``PYTHONPATH`` (so the working tree is measured, not some installed copy).
+  ``PYTHONPATH`` (so the working tree is measured, not some installed copy), on
+  the core ``import deferred`` picks there (the compiled one when it is built).
+- ``deferred-py``: the same, with ``DEFERRED_NO_EXTENSIONS=1`` in the worker's
+  environment: the pure-Python core.
 - ``asyncio``: the current interpreter (asyncio's C accelerator, ``_asyncio``, is
   checked and reported by the worker).
 - ``twisted``: a private virtual environment, ``benchmarks/.envs/twisted``, built
@@ -20,6 +23,8 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from benchmarks.catalog import WORKER_ENV
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TWISTED_ENV = REPO_ROOT / "benchmarks" / ".envs" / "twisted"
@@ -40,6 +45,8 @@ class Interpreter:
     note: str
     """Where it comes from, or why it is unavailable."""
     pythonpath: tuple[str, ...] = field(default=())
+    variables: tuple[tuple[str, str], ...] = field(default=())
+    """Environment variables set for the worker (over the runner's own)."""
 
     @property
     def available(self) -> bool:
@@ -49,19 +56,24 @@ class Interpreter:
         """Environment variables for a worker process."""
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join((*self.pythonpath, str(REPO_ROOT)))
+        env.update(self.variables)
         return env
 
 
-def deferred_interpreter() -> Interpreter:
+def deferred_interpreter(impl: str = "deferred") -> Interpreter:
+    """``deferred`` (the active core) or ``deferred-py`` (the pure-Python one)."""
+    variables = tuple(sorted(WORKER_ENV.get(impl, {}).items()))
+    extra = "".join(f", {name}={value}" for name, value in variables)
     src = REPO_ROOT / "src"
     if (src / "deferred").is_dir():
         return Interpreter(
-            "deferred",
+            impl,
             sys.executable,
-            f"{sys.executable}, {src} on sys.path",
+            f"{sys.executable}, {src} on sys.path{extra}",
             (str(src),),
+            variables,
         )
-    return Interpreter("deferred", sys.executable, "installed package")
+    return Interpreter(impl, sys.executable, f"installed package{extra}", (), variables)
 
 
 def asyncio_interpreter() -> Interpreter:
@@ -169,8 +181,8 @@ def interpreters(
     """An :class:`Interpreter` for each requested implementation."""
     found: dict[str, Interpreter] = {}
     for impl in impls:
-        if impl == "deferred":
-            found[impl] = deferred_interpreter()
+        if impl in ("deferred", "deferred-py"):
+            found[impl] = deferred_interpreter(impl)
         elif impl == "asyncio":
             found[impl] = asyncio_interpreter()
         elif impl == "twisted":

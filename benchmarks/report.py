@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from benchmarks.catalog import NO_EQUIVALENT, OPERATION, Row
+from benchmarks.catalog import DEFERRED_IMPLS, NO_EQUIVALENT, OPERATION, Row
 
 Result = Mapping[str, Any]
 Results = Mapping[str, Mapping[str, Result]]
@@ -61,9 +61,13 @@ def format_ratio(row: Row, mine: Result | None, other: Result | None) -> str:
     return "—" if value is None else f"{value:.2f}"
 
 
-def verdict(row: Row, by_impl: Mapping[str, Result]) -> str:
-    """``yes``, ``NO (...)`` naming the missed targets, ``?`` or ``n/a``."""
-    mine = by_impl.get("deferred")
+def verdict(row: Row, by_impl: Mapping[str, Result], impl: str = "deferred") -> str:
+    """``yes``, ``NO (...)`` naming the missed targets, ``?`` or ``n/a``.
+
+    The targets are ``deferred``'s (its active, normally compiled, core);
+    ``impl="deferred-py"`` asks how the pure-Python core fares against them.
+    """
+    mine = by_impl.get(impl)
     if not is_ok(mine):
         return "n/a"
     assert mine is not None
@@ -111,23 +115,47 @@ def _target_text(row: Row) -> str:
     return target.describe()
 
 
+def primary(impls: Sequence[str]) -> str | None:
+    """The implementation the targets are evaluated on: ``deferred`` if it was
+    run, else ``deferred-py``, else none."""
+    return next((impl for impl in DEFERRED_IMPLS if impl in impls), None)
+
+
+def _ratio_header(mine: str, other: str) -> str:
+    return f"{'py ' if mine == 'deferred-py' else ''}ratio vs {other}"
+
+
 def table(
     rows: Sequence[Row], results: Results, impls: Sequence[str], *, markdown: bool
 ) -> str:
-    """The comparison table: one line per row."""
+    """The comparison table: one line per row.
+
+    A time column per implementation; ratios against Twisted for each core of
+    ``deferred`` that was run, against asyncio for the one the targets are
+    evaluated on (``deferred``, or ``deferred-py`` run alone); the target and
+    whether that one meets it.
+    """
     header = ["workload", *impls]
-    has_deferred = "deferred" in impls
-    others = [impl for impl in ("twisted", "asyncio") if impl in impls]
-    if has_deferred:
-        header += [f"ratio vs {impl}" for impl in others] + ["target", "met?"]
+    main = primary(impls)
+    ratios: list[tuple[str, str]] = []
+    if main is not None:
+        if "twisted" in impls:
+            ratios += [(mine, "twisted") for mine in DEFERRED_IMPLS if mine in impls]
+        if "asyncio" in impls:
+            ratios.append((main, "asyncio"))
+        met = "met?" if main == "deferred" else f"met? ({main})"
+        header += [_ratio_header(mine, other) for mine, other in ratios]
+        header += ["target", met]
     lines: list[list[str]] = []
     for row in rows:
         by_impl = results.get(row.name, {})
         line = [row.title, *(format_cell(row, by_impl.get(impl)) for impl in impls)]
-        if has_deferred:
-            mine = by_impl.get("deferred")
-            line += [format_ratio(row, mine, by_impl.get(impl)) for impl in others]
-            line += [_target_text(row), verdict(row, by_impl)]
+        if main is not None:
+            line += [
+                format_ratio(row, by_impl.get(mine), by_impl.get(other))
+                for mine, other in ratios
+            ]
+            line += [_target_text(row), verdict(row, by_impl, main)]
         lines.append(line)
     return _markdown(header, lines) if markdown else _plain(header, lines)
 
@@ -170,17 +198,51 @@ def notes(rows: Sequence[Row], results: Results, impls: Sequence[str]) -> list[s
     return found
 
 
-def summary(rows: Sequence[Row], results: Results) -> str:
-    """How many targets ``deferred`` meets."""
-    verdicts = [verdict(row, results.get(row.name, {})) for row in rows]
-    met = sum(v == "yes" for v in verdicts)
-    missed = sum(v.startswith("NO") for v in verdicts)
-    unknown = sum(v.startswith("?") for v in verdicts)
-    not_available = sum(v == "n/a" for v in verdicts)
+def _counts(verdicts: Sequence[str]) -> tuple[int, int, int, int]:
     return (
-        f"deferred: {met} rows meet their targets, {missed} miss, "
-        f"{unknown} cannot be compared, {not_available} n/a"
+        sum(v == "yes" for v in verdicts),
+        sum(v.startswith("NO") for v in verdicts),
+        sum(v.startswith("?") for v in verdicts),
+        sum(v == "n/a" for v in verdicts),
     )
+
+
+def _rows(count: int) -> str:
+    return f"{count} row" if count == 1 else f"{count} rows"
+
+
+def summary(
+    rows: Sequence[Row], results: Results, impls: Sequence[str] = ("deferred",)
+) -> str:
+    """How many targets ``deferred`` meets, and the pure-Python core's standing.
+
+    The targets are evaluated on ``deferred``; when ``deferred-py`` ran too, a
+    second line says how it would fare and on which rows it differs.
+    """
+    main = primary(impls)
+    if main is None:
+        return ""
+    verdicts = [verdict(row, results.get(row.name, {}), main) for row in rows]
+    met, missed, unknown, not_available = _counts(verdicts)
+    lines = [
+        f"{main}: {_rows(met)} {'meets' if met == 1 else 'meet'} their targets, "
+        f"{missed} miss, {unknown} cannot be compared, {not_available} n/a"
+    ]
+    if main == "deferred" and "deferred-py" in impls:
+        py = [verdict(row, results.get(row.name, {}), "deferred-py") for row in rows]
+        met, missed, unknown, not_available = _counts(py)
+        differ = [
+            f"{row.name} {theirs}"
+            for row, ours, theirs in zip(rows, verdicts, py, strict=True)
+            if ours != theirs
+        ]
+        lines.append(
+            f"deferred-py (for reference): {_rows(met)} would meet "
+            f"the targets, {missed} miss, {unknown} cannot be compared, "
+            f"{not_available} n/a"
+            + (f"; differs from deferred on: {', '.join(differ)}" if differ else "")
+        )
+    return "\n".join(lines)
 
 
 def catalog_table(rows: Sequence[Row], equivalents: Mapping[str, str]) -> str:

@@ -5,10 +5,17 @@ Usage (from the repository root)::
     python -m benchmarks                 # the full run (a few minutes)
     python -m benchmarks --quick         # smoke run: smaller sizes, fewer repeats
     python -m benchmarks --only 'queue*,lock' --impl deferred,twisted
+    python -m benchmarks --impl deferred,deferred-py   # the two cores only
     python -m benchmarks --markdown --json results.json
 
 Progress goes to stderr; the header and the table go to stdout. Compare ratios
 within one run, never absolute times across runs: machines are noisy.
+
+``deferred`` is measured on the core ``import deferred`` picks (the compiled one
+when it is built) and ``deferred-py`` on the pure-Python core
+(``DEFERRED_NO_EXTENSIONS=1``); the targets are evaluated on ``deferred``. Every
+``deferred`` worker checks it runs on the core the header names, and a worker on
+another core stops the run.
 """
 
 from __future__ import annotations
@@ -24,11 +31,12 @@ import shlex
 import subprocess
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from benchmarks import report
-from benchmarks.catalog import IMPLEMENTATIONS, ROWS, Row
+from benchmarks.catalog import DEFERRED_IMPLS, FIXED_CORE, IMPLEMENTATIONS, ROWS, Row
 from benchmarks.envs import REPO_ROOT, Interpreter, interpreters
 from benchmarks.worker import RESULT_PREFIX, Settings
 
@@ -43,7 +51,8 @@ def _log(message: str) -> None:
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks",
-        description="Benchmark deferred against twisted.internet.defer and asyncio.",
+        description="Benchmark deferred (on its compiled and its pure-Python "
+        "core) against twisted.internet.defer and asyncio.",
     )
     parser.add_argument(
         "--quick", action="store_true", help="smaller sizes and fewer repeats"
@@ -57,7 +66,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--impl",
         default=",".join(IMPLEMENTATIONS),
-        help="comma-separated implementations (default: %(default)s)",
+        help="comma-separated implementations (default: %(default)s); deferred "
+        "runs on the active core, deferred-py on the pure-Python one",
     )
     parser.add_argument("--json", metavar="PATH", help="also write all results here")
     parser.add_argument(
@@ -117,9 +127,17 @@ def select_rows(pattern: str | None) -> list[Row]:
 
 
 def run_worker(
-    interpreter: Interpreter, row: Row, n: int, settings: Settings, timeout: float
+    interpreter: Interpreter,
+    row: Row,
+    n: int,
+    settings: Settings,
+    timeout: float,
+    core: str | None = None,
 ) -> dict[str, Any]:
-    """One fresh worker process measuring ``row`` for one implementation."""
+    """One fresh worker process measuring ``row`` for one implementation.
+
+    ``core``: the core a ``deferred`` worker must be on (``--core``).
+    """
     base: dict[str, Any] = {
         "impl": interpreter.impl,
         "row": row.name,
@@ -145,6 +163,8 @@ def run_worker(
         "--budget",
         str(settings.budget),
     ]
+    if core is not None:
+        command += ["--core", core]
     try:
         proc = subprocess.run(
             command,
@@ -220,22 +240,34 @@ def machine() -> dict[str, Any]:
 
 
 # Which core the deferred workers run on, asked of a fresh interpreter started
-# as the workers are: the same wording as the pytest plugin's report header.
+# as the workers are: ``__core__``, a tab, and the same wording as the pytest
+# plugin's report header.
 _CORE_PROBE = """\
 import sys
+import deferred
 import deferred._core as core
-if core.IMPLEMENTATION == "compiled":
+if deferred.__core__ == "compiled":
     where = sys.modules["deferred._cdeferred"].__file__
-    print(f"compiled core (deferred._cdeferred, {where})")
+    print(f"compiled\tcompiled core (deferred._cdeferred, {where})")
 else:
-    print(f"pure-Python core (why: {core.reasonForPython})")
+    print(f"{deferred.__core__}\tpure-Python core (why: {core.reasonForPython})")
 """
 
 
-def deferred_core(interpreter: Interpreter) -> str:
+@dataclass(frozen=True)
+class Core:
+    """The core a ``deferred`` implementation's workers run on."""
+
+    name: str | None
+    """``deferred.__core__`` in a worker (``compiled``, ``python``), or None
+    when it could not be found out."""
+    description: str
+
+
+def deferred_core(interpreter: Interpreter) -> Core:
     """The core ``deferred`` runs on in the workers: compiled or pure Python."""
     if interpreter.python is None:
-        return "n/a"
+        return Core(None, "n/a")
     try:
         proc = subprocess.run(
             [interpreter.python, "-c", _CORE_PROBE],
@@ -247,29 +279,53 @@ def deferred_core(interpreter: Interpreter) -> str:
             check=False,
         )
     except (OSError, subprocess.TimeoutExpired) as exc:
-        return f"unknown ({exc})"
+        return Core(None, f"unknown ({exc})")
     lines = proc.stdout.strip().splitlines()
-    if proc.returncode != 0 or not lines:
+    if proc.returncode != 0 or not lines or "\t" not in lines[-1]:
         tail = [line for line in proc.stderr.splitlines() if line.strip()][-1:]
-        return f"unknown ({tail[0] if tail else 'no output'})"
-    return lines[-1]
+        return Core(None, f"unknown ({tail[0] if tail else 'no output'})")
+    name, description = lines[-1].split("\t", 1)
+    return Core(name, description)
 
 
-def _header(info: dict[str, Any], found: dict[str, Interpreter], command: str) -> str:
+def _core_lines(cores: dict[str, Core]) -> list[str]:
+    """The header's ``core:`` lines: which core each ``deferred`` column is on."""
+    width = max(len(impl) for impl in cores)
+    lines = [f"{impl:<{width}} = {core.description}" for impl, core in cores.items()]
+    names = {core.name for core in cores.values()}
+    if len(cores) == 2 and names == {"python"}:
+        lines.append(
+            "the compiled core is not in use: deferred and deferred-py both run "
+            "the pure-Python core (the same code twice)"
+        )
+    return lines
+
+
+_LABEL = 13  # "deferred-py: "
+
+
+def _header(
+    info: dict[str, Any],
+    found: dict[str, Interpreter],
+    command: str,
+    cores: dict[str, Core] | None = None,
+) -> str:
     accelerated = (
         "yes (_asyncio)"
         if info["asyncio_c_accelerated"]
         else ("NO: pure-Python asyncio Future/Task")
     )
     lines = [
-        f"command:  {command}",
-        f"machine:  {info['cpu']}, {info['cores']} cores, {info['os']}",
-        f"python:   {info['python']}; asyncio C-accelerated: {accelerated}",
-        f"revision: {info['revision']}, {info['date']}",
+        f"{'command:':<{_LABEL}}{command}",
+        f"{'machine:':<{_LABEL}}{info['cpu']}, {info['cores']} cores, {info['os']}",
+        f"{'python:':<{_LABEL}}{info['python']}; asyncio C-accelerated: {accelerated}",
+        f"{'revision:':<{_LABEL}}{info['revision']}, {info['date']}",
     ]
-    lines += [f"{impl + ':':<9} {interp.note}" for impl, interp in found.items()]
-    if "core" in info:
-        lines.append(f"core:     deferred: {info['core']}")
+    lines += [f"{impl + ':':<{_LABEL}}{interp.note}" for impl, interp in found.items()]
+    if cores:
+        first, *rest = _core_lines(cores)
+        lines.append(f"{'core:':<{_LABEL}}{first}")
+        lines += [" " * _LABEL + line for line in rest]
     return "\n".join(lines)
 
 
@@ -299,14 +355,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         log=_log,
     )
     info = machine()
-    if "deferred" in found:
-        info["core"] = deferred_core(found["deferred"])
-    print(_header(info, found, command), flush=True)
+    cores = {
+        impl: deferred_core(found[impl]) for impl in DEFERRED_IMPLS if impl in found
+    }
+    info["deferred_cores"] = {impl: core.name for impl, core in cores.items()}
+    print(_header(info, found, command, cores), flush=True)
     if not info["asyncio_c_accelerated"]:
         _log(
             "warning: asyncio's C accelerator is not in use; asyncio figures are "
             "for the pure-Python implementation"
         )
+
+    for impl, core in cores.items():
+        fixed = FIXED_CORE.get(impl)
+        if core.name is not None and fixed is not None and core.name != fixed:
+            _log(f"error: {impl} should run on the {fixed} core: {core.description}")
+            return 3
 
     results: dict[str, dict[str, dict[str, Any]]] = {}
     total = len(rows) * len(args.impls)
@@ -315,18 +379,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         n = row.size(args.quick)
         for impl in args.impls:
             done += 1
-            result = run_worker(found[impl], row, n, settings, args.timeout)
+            core_name = cores[impl].name if impl in cores else None
+            result = run_worker(found[impl], row, n, settings, args.timeout, core_name)
             results.setdefault(row.name, {})[impl] = result
             cell = report.format_cell(row, result)
-            _log(f"[{done:>2}/{total}] {row.name:<22} {impl:<8} {cell}")
+            _log(f"[{done:>2}/{total}] {row.name:<22} {impl:<11} {cell}")
+            if result.get("wrong_core"):
+                _log(
+                    f"error: stopping the run: {result['reason']} (did the "
+                    "compiled core change during the run?)"
+                )
+                return 3
 
     print()
     print(report.table(rows, results, args.impls, markdown=args.markdown))
     print()
     for note in report.notes(rows, results, args.impls):
         print(f"- {note}" if args.markdown else f"note: {note}")
-    if "deferred" in args.impls:
-        print(report.summary(rows, results))
+    if report.primary(args.impls) is not None:
+        print(report.summary(rows, results, args.impls))
 
     if args.json:
         payload = {

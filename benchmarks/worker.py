@@ -2,6 +2,9 @@
 
 The runner starts ``python -m benchmarks.worker --impl IMPL --row ROW --n N`` once
 per (implementation, row); the worker prints one line ``BENCH-RESULT {json}``.
+A ``deferred`` worker checks that ``deferred.__core__`` is the core it was asked
+for (``--core``; always ``python`` for ``deferred-py``) and otherwise reports a
+``wrong core`` error and exits with status 3: the runner stops the run then.
 Only the standard library and the implementation under test are imported, so the
 same file runs under the current interpreter (``deferred``, asyncio) and under the
 Twisted environment.
@@ -30,6 +33,8 @@ from types import ModuleType
 from typing import Any
 
 from benchmarks.catalog import (
+    DEFERRED_IMPLS,
+    FIXED_CORE,
     IMPLEMENTATIONS,
     MODULES,
     NO_EQUIVALENT,
@@ -40,6 +45,9 @@ from benchmarks.workloads import DEFER_WORKLOADS, result_of
 
 RESULT_PREFIX = "BENCH-RESULT "
 
+#: The worker's exit status when ``deferred`` is not on the core it was asked for.
+WRONG_CORE_EXIT = 3
+
 
 class Unavailable(Exception):
     """The implementation cannot run this row (yet); reported as ``n/a``."""
@@ -47,6 +55,10 @@ class Unavailable(Exception):
 
 class WrongResult(Exception):
     """A workload returned something other than the expected result."""
+
+
+class WrongCore(Exception):
+    """``deferred`` is not on the core the worker was asked to measure."""
 
 
 @dataclass(frozen=True)
@@ -79,6 +91,34 @@ def load(impl: str) -> ModuleType:
         raise
 
 
+def expected_core(impl: str, core: str | None) -> str | None:
+    """The core ``impl`` must run on: ``core`` if given, else its fixed one."""
+    if impl not in DEFERRED_IMPLS:
+        if core is not None:
+            raise ValueError(f"{impl} has no core to choose")
+        return None
+    fixed = FIXED_CORE.get(impl)
+    if fixed is not None and core is not None and core != fixed:
+        raise ValueError(f"{impl} runs on the {fixed} core, not {core!r}")
+    return fixed or core
+
+
+def check_core(impl: str, module: ModuleType, expected: str | None) -> None:
+    """Raise :class:`WrongCore` unless ``deferred.__core__`` is ``expected``."""
+    if expected is None:
+        return
+    got = getattr(module, "__core__", None)
+    if got != expected:
+        why = ""
+        if got == "python":
+            core = importlib.import_module("deferred._core")
+            why = f" (why: {getattr(core, 'reasonForPython', '?')})"
+        raise WrongCore(
+            f"wrong core: {impl} was asked for the {expected} core, but "
+            f"deferred.__core__ is {got!r}{why}"
+        )
+
+
 def environment(impl: str, module: ModuleType | None) -> dict[str, Any]:
     """Versions and settings worth recording with a result."""
     env: dict[str, Any] = {
@@ -88,9 +128,10 @@ def environment(impl: str, module: ModuleType | None) -> dict[str, Any]:
     }
     if impl == "twisted" and module is not None:
         env["version"] = importlib.import_module("twisted").__version__
-    elif impl == "deferred" and module is not None:
+    elif impl in DEFERRED_IMPLS and module is not None:
         env["version"] = getattr(module, "__version__", None)
         env["path"] = getattr(module, "__file__", None)
+        env["core"] = getattr(module, "__core__", None)
     elif impl == "asyncio":
         import asyncio
 
@@ -102,7 +143,7 @@ def environment(impl: str, module: ModuleType | None) -> dict[str, Any]:
 def _require(module: ModuleType, impl: str, names: tuple[str, ...]) -> None:
     missing = [name for name in names if not hasattr(module, name)]
     if missing:
-        suffix = " yet" if impl == "deferred" else ""
+        suffix = " yet" if impl in DEFERRED_IMPLS else ""
         raise Unavailable(f"no {', '.join(missing)}{suffix}")
 
 
@@ -294,7 +335,7 @@ def parse_importtime(stderr: str, module: str) -> int:
 
 def _measure_import(impl: str, module: ModuleType, runs: int) -> dict[str, Any]:
     name = MODULES[impl]
-    if impl == "deferred":
+    if impl in DEFERRED_IMPLS:
         _require(module, impl, ("Deferred",))
     command = [sys.executable, "-X", "importtime", "-c", f"import {name}"]
     # Import time is measured as users see it, from bytecode caches (pip
@@ -342,13 +383,24 @@ def _close_loops(module: ModuleType | None) -> None:
         module.set_event_loop(None)
 
 
-def measure(impl: str, row_name: str, n: int, settings: Settings) -> dict[str, Any]:
-    """Measure one row for one implementation in this process."""
+def measure(
+    impl: str, row_name: str, n: int, settings: Settings, core: str | None = None
+) -> dict[str, Any]:
+    """Measure one row for one implementation in this process.
+
+    ``core`` (``"compiled"`` or ``"python"``) is the core ``deferred`` must be
+    on; ``deferred-py`` always wants ``"python"``, ``deferred`` without ``core``
+    takes whichever is active. On another core, the result is an error with
+    ``"wrong_core": True`` (in-process, ``deferred-py`` thus needs a process
+    started with ``DEFERRED_NO_EXTENSIONS=1``).
+    """
     row = ROWS_BY_NAME[row_name]
     result: dict[str, Any] = {"impl": impl, "row": row_name, "kind": row.kind, "n": n}
+    wanted = expected_core(impl, core)
     module: ModuleType | None = None
     try:
         module = load(impl)
+        check_core(impl, module, wanted)
         if row.kind == "time":
             outcome = _measure_time(impl, module, row, n, settings)
         elif row.kind == "linear":
@@ -357,6 +409,8 @@ def measure(impl: str, row_name: str, n: int, settings: Settings) -> dict[str, A
             outcome = _measure_memory(impl, module, n, settings)
         else:
             outcome = _measure_import(impl, module, n)
+    except WrongCore as exc:
+        result.update(status="error", reason=str(exc), wrong_core=True)
     except Unavailable as exc:
         result.update(status="n/a", reason=str(exc))
     except WrongResult as exc:
@@ -377,6 +431,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--impl", required=True, choices=IMPLEMENTATIONS)
     parser.add_argument("--row", required=True, choices=sorted(ROWS_BY_NAME))
     parser.add_argument("--n", type=int, required=True)
+    parser.add_argument(
+        "--core",
+        choices=("compiled", "python"),
+        help="the core deferred must be on (deferred-py: always python)",
+    )
     parser.add_argument("--repeats", type=int, default=Settings.repeats)
     parser.add_argument("--min-time", type=float, default=Settings.min_time)
     parser.add_argument("--budget", type=float, default=Settings.budget)
@@ -387,9 +446,16 @@ def main(argv: list[str] | None = None) -> int:
         min_time=args.min_time,
         budget=args.budget,
     )
-    result = measure(args.impl, args.row, args.n, settings)
+    try:
+        wanted = expected_core(args.impl, args.core)
+    except ValueError as exc:
+        parser.error(str(exc))
+    result = measure(args.impl, args.row, args.n, settings, wanted)
     sys.stdout.flush()
     print(RESULT_PREFIX + json.dumps(result), flush=True)
+    if result.get("wrong_core"):
+        print(f"benchmarks.worker: {result['reason']}", file=sys.stderr, flush=True)
+        return WRONG_CORE_EXIT
     return 0
 
 
