@@ -65,5 +65,30 @@ cdef extern from *:
         }
     #endif
     }
+
+    /* ``bool(obj.debug)`` for a Deferred (or ``bool(cls.debug)`` for a
+       class): while the Deferred has no instance dict, and the attribute
+       found on its class is a bool (no descriptor), the class's lookup
+       cache answers without the generic attribute machinery. */
+    static int deferred_debug(PyObject *obj, PyObject *name) {
+        PyObject *value;
+        int on;
+    #if PY_VERSION_HEX < 0x030E0000
+        PyTypeObject *type = PyType_Check(obj) ? (PyTypeObject *)obj : Py_TYPE(obj);
+        Py_ssize_t offset = type->tp_dictoffset;
+        if ((PyObject *)type == obj ||
+                (offset > 0 && *(PyObject **)((char *)obj + offset) == NULL)) {
+            value = _PyType_Lookup(type, name);
+            if (value == Py_False) return 0;
+            if (value == Py_True) return 1;
+        }
+    #endif
+        value = PyObject_GetAttr(obj, name);
+        if (value == NULL) return -1;
+        on = PyObject_IsTrue(value);
+        Py_DECREF(value);
+        return on;
+    }
     """
     object deferred_call(object fn, object arg, object args, object kwargs, int *failed)
+    int deferred_debug(object obj, object name) except -1

@@ -71,6 +71,7 @@ cdef object resume = _resume
 cdef type FailureType = Failure
 cdef type DebugInfoType = DebugInfo
 cdef object failureFromCaught = _failureFromCaught
+cdef str DEBUG = "debug"
 cdef object failureFromException = _failureFromException
 
 
@@ -118,7 +119,7 @@ cdef class DeferredCore:
         self.paused = 0
         self._extra = canceller
         self._runningCallbacks = False
-        if self.debug:
+        if deferred_debug(self, DEBUG):
             self._info().creator = formatStack(0)
 
     # -- state --------------------------------------------------------------
@@ -266,7 +267,7 @@ cdef class DeferredCore:
                 extra._canceller = None
             else:
                 self._extra = None
-        if self.debug:
+        if deferred_debug(self, DEBUG):
             self._info().invoker = formatStack(0)
         self.result = result
         cdef object cbs = self._callbacks
@@ -307,7 +308,7 @@ cdef class DeferredCore:
             noteCaller(fail, 1)
         if self._extra is not None:
             self._dropCanceller()
-        if self.debug:
+        if deferred_debug(self, DEBUG):
             self._info().invoker = formatStack(0)
         self.result = fail
         # Not held here while the callbacks run: a frame they leave in a
@@ -322,7 +323,7 @@ cdef class DeferredCore:
             if info._suppress:
                 info._suppress = False
                 return
-            if self.debug:
+            if deferred_debug(self, DEBUG):
                 raise AlreadyCalledError(
                     f"{self._describe(_shortRepr)} has already been fired\n"
                     + info._getDebugTracebacks()
@@ -461,7 +462,7 @@ cdef class DeferredCore:
             # The hot path: no frame, nothing suspended.
             # (Awaited from inside its own running callbacks, it gives the
             # result as it stands, as Twisted's does.)
-            return _Ready(result)
+            return ready(result)
         return _state._awaitSlowly(self)
 
 
@@ -527,7 +528,7 @@ cdef object _caught(DeferredCore self, BaseException e):
     """The Failure for an exception a callback raised (and we caught)."""
     # (Caught in C: no frame of ours to drop from its traceback.)
     failure = failureFromException(e)
-    if self.debug:
+    if deferred_debug(self, DEBUG):
         failure.captureVars = True
     return failure
 
@@ -598,7 +599,7 @@ def makeSucceed(cls):
     @cython.binding(True)
     def succeed(result):
         cdef DeferredCore d
-        if isOutcome(result) or klass.debug:
+        if isOutcome(result) or deferred_debug(klass, DEBUG):
             # The long way: a Deferred result is an error, a Failure is
             # tracked (and reported if never handled), debugging records the
             # stacks.

@@ -60,7 +60,7 @@ cdef int runCallbacks(DeferredCore self, bint _inPass) except -1:
                 if failed:
                     # (Caught in C: no frame of ours in its traceback.)
                     result = failureFromException(result)
-                    if self.debug:
+                    if deferred_debug(self, DEBUG):
                         result.captureVars = True
                     failing = True
                     continue
@@ -132,7 +132,7 @@ cdef int runCallbacks(DeferredCore self, bint _inPass) except -1:
                 result = deferred_call(fn, result, args, kwargs, &failed)
                 if failed:
                     result = failureFromException(result)
-                    if self.debug:
+                    if deferred_debug(self, DEBUG):
                         result.captureVars = True
                     failing = True
                     continue
@@ -225,7 +225,7 @@ cdef int chainTo(
             extra._canceller = None
         else:
             target._extra = None
-    if self.debug:
+    if deferred_debug(self, DEBUG):
         target._info().invoker = formatStack(0)
     target.result = result
     return 0

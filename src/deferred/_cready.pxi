@@ -1,6 +1,8 @@
 # The await of a fired Deferred without a generator: included by
 # _cdeferred.pyx (where _pycore's __iter__ returns at once from a generator).
 
+@cython.freelist(8)
+@cython.final
 cdef class _Ready:
     """The await of a Deferred that has its result: an iterator that is
     over at once, returning it (what a generator that returns at once is,
@@ -8,9 +10,6 @@ cdef class _Ready:
     slot installed below, with no StopIteration raised."""
 
     cdef object _result
-
-    def __cinit__(self, result):
-        self._result = result
 
     def __iter__(self):
         return self
@@ -67,3 +66,10 @@ cdef PyAsyncMethods _readyAsync
 _readyAsync.am_send = _readySend
 (<_TypeWithAsync *>_Ready).tp_as_async = &_readyAsync
 PyType_Modified(<PyTypeObject *>_Ready)
+
+
+cdef inline _Ready ready(object result):
+    # _Ready(result), without a call through the type.
+    cdef _Ready it = _Ready.__new__(_Ready)
+    it._result = result
+    return it
