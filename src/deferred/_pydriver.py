@@ -12,14 +12,13 @@ from collections.abc import Coroutine, Generator
 from contextvars import copy_context
 from typing import TYPE_CHECKING, Any
 
+from ._deferred import Deferred
 from ._futures import DeferredFuture
 from ._state import _DEFERRED_TYPES, _NO_RESULT, _DefGen_Return
 from .failure import _FAILURE_TYPES, _failureFromCaught
 
 if TYPE_CHECKING:
     from types import TracebackType
-
-    from ._deferred import Deferred
 
 __all__ = ["DriverCore"]
 
@@ -62,6 +61,7 @@ class DriverCore:
         # Bound as defaults: locals are cheaper than globals in the loop.
         _FTYPES: set[type] = _FAILURE_TYPES,
         _DTYPES: set[type] = _DEFERRED_TYPES,
+        _Deferred: type = Deferred,
         _NONE: Any = _NO_RESULT,
         _Waiter: type = DeferredFuture,
     ) -> None:
@@ -106,7 +106,7 @@ class DriverCore:
                 break
 
             kind = type(yielded)
-            if kind in _DTYPES:
+            if kind is _Deferred or kind in _DTYPES:
                 d = yielded
             elif kind is _Waiter:
                 d = yielded._deferred
