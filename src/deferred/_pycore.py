@@ -227,6 +227,8 @@ class DeferredCore(Generic[_T]):
             self._runningCallbacks = False
             if self._callbacks or type(result) in _OUTCOME_TYPES:
                 self._settle(result, callback)
+                # No cycle through this frame (see _runNow).
+                del result
             else:
                 # (No failure was tracked: this Deferred held a success.)
                 self.result = result
@@ -279,6 +281,11 @@ class DeferredCore(Generic[_T]):
         self._runningCallbacks = False
         if self._callbacks or type(result) in _OUTCOME_TYPES:
             self._settle(result, fn)
+            # A failure fn raised has fn's frame in its traceback, whose
+            # f_back is this frame: leave this frame holding nothing (the
+            # failure may be handled and gone, or rest on us), or the two
+            # would form a reference cycle.
+            del result, self
         else:
             self.result = result
             info = self._extra
