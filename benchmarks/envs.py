@@ -56,6 +56,11 @@ class Interpreter:
         """Environment variables for a worker process."""
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join((*self.pythonpath, str(REPO_ROOT)))
+        # The core is chosen here, per column, not by the runner's own
+        # environment (CI exports these for its test runs): without this, a
+        # deferred-py worker would get both NO and REQUIRE, an ImportError.
+        for name in ("DEFERRED_NO_EXTENSIONS", "DEFERRED_REQUIRE_EXTENSIONS"):
+            env.pop(name, None)
         env.update(self.variables)
         return env
 

@@ -1387,15 +1387,17 @@ def _boom(result: Any) -> Any:
     raise ValueError("boom")
 
 
+# Found by the differential property with COLLECT_AFTER_EACH_OP = False: the
+# pure core's runCallbacks() (_pyloop) ended with its local 'inner' still
+# holding a failure taken from a Deferred a callback returned; handled and
+# never cleaned, its traceback's frames linked back to the loop's frame, a
+# cycle through the Deferreds there.  Fixed for a failure taken in flight;
+# still open on the pure core when a Deferred ends up waiting on itself
+# (stuck for good): there its Deferreds wait for the garbage collector.
 _LOOP_CYCLE = (
-    "pure core: runCallbacks() (_pyloop) ends with its local 'inner' still "
-    "holding the failure it took from a Deferred a callback returned; that "
-    "failure, handled and never cleaned, has in its traceback the frame of "
-    "the callback that raised it, whose f_back is runCallbacks' own frame, "
-    "which holds self, current and target: a reference cycle, so those "
-    "Deferreds wait for the garbage collector (the compiled core frees them "
-    "at once).  Found by the differential property with "
-    "COLLECT_AFTER_EACH_OP = False"
+    "pure core: a Deferred left waiting on itself keeps a handled failure "
+    "whose traceback links back to the loop's frame: its Deferreds wait for "
+    "the garbage collector (the compiled core frees them at once)"
 )
 
 
@@ -1408,7 +1410,7 @@ _LOOP_CYCLE = (
             id=f"{name}-{make.__name__.lstrip('_')}",
             marks=(
                 [pytest.mark.xfail(strict=True, reason=_LOOP_CYCLE)]
-                if core is PYTHON
+                if core is PYTHON and make is _firesOneStuckOnItself
                 else []
             ),
         )

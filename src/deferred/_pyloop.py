@@ -222,6 +222,10 @@ def runCallbacks(
             if info is not None:
                 info.failResult = None
             result = inner
+            # Not kept here: a failure taken over may be handled and gone
+            # in this pass, and its traceback's frames link back to this
+            # frame (a reference cycle otherwise).
+            inner = None
             failing = _type(result) in _FTYPES
         else:
             # Every callback ran: this Deferred rests on ``result``.
