@@ -60,3 +60,19 @@ def test_the_compiled_methods_take_the_pure_ones_parameters() -> None:
              p.default)
             for p in built.parameters.values()
         ], name
+
+
+def test_the_source_hash_covers_the_included_files(tmp_path: object) -> None:
+    # A build is stale when any file it compiled changed: the .pyx or a .pxi.
+    from pathlib import Path
+
+    from deferred._sourcehash import sourceHash
+
+    folder = Path(str(tmp_path))
+    pyx = folder / "_cdeferred.pyx"
+    pyx.write_text('include "_part.pxi"\n')
+    (folder / "_part.pxi").write_text("x = 1\n")
+    first = sourceHash(str(pyx))
+    (folder / "_part.pxi").write_text("x = 2\n")
+    assert sourceHash(str(pyx)) not in (None, first)
+    assert sourceHash(str(folder / "missing.pyx")) is None

@@ -56,6 +56,23 @@ def test_returnValue_gives_the_result() -> None:
         assert outcome(f()) == "done"
 
 
+def test_returnValue_after_resuming_from_a_deferred_fired_elsewhere() -> None:
+    # Resumed by the callback of a Deferred this test fires: no frame of the
+    # driver is on the stack (the compiled core's step has none), yet the
+    # generator being stepped is recognised.
+    pending: Deferred[int] = Deferred()
+
+    @inlineCallbacks
+    def f() -> Generator[Any, Any, None]:
+        value = yield pending
+        returnValue(value * 2)
+
+    with pytest.deprecated_call(match=RV_DEPRECATED):
+        result = f()
+        pending.callback(21)
+    assert outcome(result) == 42
+
+
 def test_returnValue_passes_through_except_Exception() -> None:
     @inlineCallbacks
     def f() -> Generator[Any, Any, None]:
